@@ -1,0 +1,435 @@
+//! The HTTP client for the Compliance Logs Platform: list one page, open one download.
+
+use crate::endpoint::{self, BaseUrl};
+use crate::error::{Error, Result};
+use crate::observe::{Event, Observer};
+use crate::page::{self, Page};
+use crate::principal::Principal;
+use crate::secret::ApiKey;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::Value;
+use std::io::{self, Read};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use ureq::http::{Response, Uri, header};
+use ureq::{Agent, Body, BodyReader};
+
+/// Everything but RFC 3986's unreserved characters is escaped in paths and queries.
+const ESCAPE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A listing page larger than this is refused rather than held in memory.
+const MAX_PAGE_BYTES: u64 = 64 << 20;
+/// How much of an error body is read to find the server's message.
+const MAX_ERROR_BODY: u64 = 64 << 10;
+/// Redirect hops followed for one download before giving up.
+const MAX_REDIRECTS: usize = 5;
+
+/// How to reach the API.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// The API base, e.g. `https://api.chatgpt.com/v1/compliance`.
+    pub base: BaseUrl,
+    /// The bearer key; sent to the API origin only.
+    pub key: ApiKey,
+    /// Bounds connecting and every silence while waiting for or reading a response.
+    pub timeout: Duration,
+    /// The `User-Agent` header, e.g. `cl-fetch/0.1.0`.
+    pub user_agent: String,
+}
+
+/// One listing request.
+#[derive(Clone, Debug)]
+pub struct ListRequest<'a> {
+    /// Whose logs.
+    pub principal: &'a Principal,
+    /// The event type, passed through as given.
+    pub event_type: &'a str,
+    /// Exclusive lower bound on `end_time`: a time or the previous page's cursor.
+    pub after: &'a str,
+    /// Optional exclusive upper bound on `end_time`.
+    pub before: Option<&'a str>,
+    /// Page size asked of the API.
+    pub limit: u32,
+}
+
+impl ListRequest<'_> {
+    /// What this request does, for messages: `listing AUTH_LOG after …`.
+    pub fn describe(&self) -> String {
+        format!("listing {} after {}", self.event_type, self.after)
+    }
+}
+
+/// A shared, thread-safe client. One per process: connections are pooled and reused.
+pub struct Client {
+    agent: Agent,
+    base: BaseUrl,
+    key: ApiKey,
+    observer: Arc<dyn Observer>,
+}
+
+/// An open download: the file's bytes as they arrive.
+pub struct Download {
+    reader: BodyReader<'static>,
+    /// The size the server announced, if it did.
+    pub content_length: Option<u64>,
+}
+
+impl Read for Download {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reader.read(buf)
+    }
+}
+
+impl Client {
+    /// Builds the client. Nothing is connected until the first request.
+    pub fn new(config: ClientConfig, observer: Arc<dyn Observer>) -> Self {
+        let agent = Agent::config_builder()
+            // Statuses are ours to read: 429/503 carry Retry-After, errors carry messages.
+            .http_status_as_error(false)
+            // Redirects are followed by hand, so nothing of the API request reaches the blob host.
+            .max_redirects(0)
+            .timeout_connect(Some(config.timeout))
+            .timeout_per_read(Some(config.timeout))
+            .timeout_per_write(Some(config.timeout))
+            .user_agent(config.user_agent.as_str())
+            .max_idle_connections(256)
+            .max_idle_connections_per_host(128)
+            .build()
+            .new_agent();
+        Client {
+            agent,
+            base: config.base,
+            key: config.key,
+            observer,
+        }
+    }
+
+    fn principal_url(&self, principal: &Principal) -> String {
+        format!(
+            "{}/{}/{}",
+            self.base.as_str(),
+            principal.scope().path_segment(),
+            principal.as_str()
+        )
+    }
+
+    /// Asks for one page of a listing.
+    pub fn list_page(&self, req: &ListRequest<'_>) -> Result<Page> {
+        let context = req.describe();
+        let mut url = format!(
+            "{}/logs?event_type={}&after={}",
+            self.principal_url(req.principal),
+            escape(req.event_type),
+            escape(req.after)
+        );
+        if let Some(before) = req.before {
+            url.push_str(&format!("&before={}", escape(before)));
+        }
+        url.push_str(&format!("&limit={}", req.limit));
+        let mut response = self.api_get(&url, &context)?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            return Err(http_error(context, &mut response));
+        }
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_PAGE_BYTES)
+            .read_to_vec()
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(_) => Error::Protocol {
+                    context: context.clone(),
+                    message: format!("the page is larger than {} MiB", MAX_PAGE_BYTES >> 20),
+                },
+                e => transport(&context, e),
+            })?;
+        page::parse(&body).map_err(|why| Error::Protocol {
+            context,
+            message: format!("malformed page: {why}; body starts with {}", page::preview(&body)),
+        })
+    }
+
+    /// Opens the download of one file: asks the API, then follows its redirect to the signed
+    /// URL with a clean request that carries no API header.
+    pub fn open_download(&self, principal: &Principal, id: &str) -> Result<Download> {
+        let context = format!("downloading {id}");
+        let url = format!("{}/logs/{}", self.principal_url(principal), escape(id));
+        let mut response = self.api_get(&url, &context)?;
+        let mut current: Uri = url.parse().map_err(|_| Error::Config(format!("bad URL {url}")))?;
+        for hop in 0..=MAX_REDIRECTS {
+            let status = response.status().as_u16();
+            if status == 200 {
+                return Ok(Download::new(response));
+            }
+            if !is_redirect(status) {
+                let context = match hop {
+                    0 => context,
+                    _ => format!("{context} from {}", current.host().unwrap_or("?")),
+                };
+                return Err(http_error(context, &mut response));
+            }
+            let next = redirect_target(&response, &current).map_err(|why| Error::Protocol {
+                context: context.clone(),
+                message: why,
+            })?;
+            endpoint::check_policy(&next).map_err(|why| Error::Protocol {
+                context: context.clone(),
+                message: format!("refused redirect to {}: {why}", endpoint::redact(&next)),
+            })?;
+            drain(&mut response);
+            response = self.blob_get(&next, &context)?;
+            current = next;
+        }
+        Err(Error::Protocol {
+            context,
+            message: format!("more than {MAX_REDIRECTS} redirects"),
+        })
+    }
+
+    fn api_get(&self, url: &str, context: &str) -> Result<Response<Body>> {
+        let request = self
+            .agent
+            .get(url)
+            .header(header::AUTHORIZATION, self.key.bearer())
+            .header(header::ACCEPT, "application/json");
+        let shown = url.to_owned();
+        self.timed("GET", &shown, context, || request.call())
+    }
+
+    fn blob_get(&self, uri: &Uri, context: &str) -> Result<Response<Body>> {
+        // A fresh request: only what any HTTP client sends, never the API's headers.
+        let request = self.agent.get(uri.clone());
+        self.timed("GET", &endpoint::redact(uri), context, || request.call())
+    }
+
+    fn timed(
+        &self,
+        method: &str,
+        shown_url: &str,
+        context: &str,
+        call: impl FnOnce() -> Result<Response<Body>, ureq::Error>,
+    ) -> Result<Response<Body>> {
+        let start = Instant::now();
+        let result = call();
+        self.observer.event(&Event::Request {
+            method,
+            url: shown_url,
+            status: result.as_ref().ok().map(|r| r.status().as_u16()),
+            elapsed: start.elapsed(),
+        });
+        result.map_err(|e| transport(context, e))
+    }
+}
+
+impl Download {
+    fn new(response: Response<Body>) -> Self {
+        let content_length = response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
+        Download {
+            reader: response.into_body().into_reader(),
+            content_length,
+        }
+    }
+}
+
+fn escape(text: &str) -> String {
+    utf8_percent_encode(text, ESCAPE).to_string()
+}
+
+fn is_redirect(status: u16) -> bool {
+    matches!(status, 301 | 302 | 303 | 307 | 308)
+}
+
+/// Resolves a `Location` header against the URL that answered with it.
+fn redirect_target(response: &Response<Body>, current: &Uri) -> Result<Uri, String> {
+    let location = response
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or("a redirect without a usable Location header")?;
+    let origin = format!(
+        "{}://{}",
+        current.scheme_str().unwrap_or("https"),
+        current.authority().map(|a| a.as_str()).unwrap_or("")
+    );
+    let absolute = if location.contains("://") {
+        location.to_owned()
+    } else if let Some(rest) = location.strip_prefix("//") {
+        format!("{}://{rest}", current.scheme_str().unwrap_or("https"))
+    } else if location.starts_with('/') {
+        format!("{origin}{location}")
+    } else {
+        let dir = current.path().rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        format!("{origin}{dir}/{location}")
+    };
+    absolute
+        .parse::<Uri>()
+        .ok()
+        .filter(|u| u.scheme().is_some() && u.host().is_some())
+        .ok_or_else(|| "a redirect to an unparsable Location".to_owned())
+}
+
+/// Reads what is left of a small body so the connection can go back to the pool.
+fn drain(response: &mut Response<Body>) {
+    let _ = io::copy(
+        &mut response.body_mut().as_reader().take(MAX_ERROR_BODY),
+        &mut io::sink(),
+    );
+}
+
+/// Turns a non-success response into an error quoting the server's message.
+fn http_error(context: String, response: &mut Response<Body>) -> Error {
+    let status = response.status();
+    let mut body = Vec::new();
+    let _ = response
+        .body_mut()
+        .as_reader()
+        .take(MAX_ERROR_BODY)
+        .read_to_end(&mut body);
+    let message = server_message(&body)
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("no message").to_owned());
+    Error::Http {
+        context,
+        status: status.as_u16(),
+        message,
+    }
+}
+
+/// Finds the human message in an error body, whatever its shape: `{"error":{"message"}}`,
+/// `{"detail": "…" | [{"msg"}]}`, `{"message"}`, an S3-style XML `<Message>`, or plain text.
+pub fn server_message(body: &[u8]) -> Option<String> {
+    if let Ok(value) = serde_json::from_slice::<Value>(body) {
+        let found = json_message(&value).unwrap_or_else(|| value.to_string());
+        return Some(one_line(&found));
+    }
+    let text = String::from_utf8_lossy(body);
+    if let Some(message) = xml_element(&text, "Message") {
+        return Some(one_line(&match xml_element(&text, "Code") {
+            Some(code) => format!("{code}: {message}"),
+            None => message.to_owned(),
+        }));
+    }
+    let text = one_line(&text);
+    (!text.is_empty()).then_some(text)
+}
+
+fn json_message(value: &Value) -> Option<String> {
+    let as_text = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        _ => None,
+    };
+    if let Some(error) = value.get("error") {
+        return error
+            .get("message")
+            .and_then(as_text)
+            .or_else(|| as_text(error))
+            .or_else(|| Some(error.to_string()));
+    }
+    if let Some(detail) = value.get("detail") {
+        if let Value::Array(items) = detail {
+            let msgs: Vec<String> = items
+                .iter()
+                .map(|item| {
+                    let msg = item.get("msg").and_then(as_text).unwrap_or_else(|| item.to_string());
+                    match item.get("loc").and_then(Value::as_array) {
+                        Some(loc) => {
+                            let loc: Vec<String> = loc
+                                .iter()
+                                .map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_owned))
+                                .collect();
+                            format!("{}: {msg}", loc.join("."))
+                        }
+                        None => msg,
+                    }
+                })
+                .collect();
+            return Some(msgs.join("; "));
+        }
+        return as_text(detail).or_else(|| Some(detail.to_string()));
+    }
+    value.get("message").and_then(as_text)
+}
+
+fn xml_element<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    let start = text.find(&format!("<{name}>"))? + name.len() + 2;
+    let end = start + text[start..].find(&format!("</{name}>"))?;
+    Some(&text[start..end])
+}
+
+/// Collapses whitespace runs so a message fits one stderr line, and caps its length.
+fn one_line(text: &str) -> String {
+    const MAX: usize = 500;
+    let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if joined.chars().count() > MAX {
+        format!("{}…", joined.chars().take(MAX).collect::<String>())
+    } else {
+        joined
+    }
+}
+
+/// Describes a transport failure without any URL (a signed URL's query is a secret).
+pub(crate) fn transport(context: &str, error: ureq::Error) -> Error {
+    Error::Transport {
+        context: context.to_owned(),
+        message: describe(error),
+    }
+}
+
+/// Says what went wrong on the wire, in words that never include a URL.
+pub(crate) fn describe(error: ureq::Error) -> String {
+    match error {
+        ureq::Error::Timeout(kind) => format!("timed out ({kind})"),
+        ureq::Error::Io(e) => match e.kind() {
+            io::ErrorKind::UnexpectedEof => "the connection closed early".to_owned(),
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => "timed out".to_owned(),
+            _ => e.to_string(),
+        },
+        ureq::Error::HostNotFound => "host not found".to_owned(),
+        ureq::Error::ConnectionFailed => "connection failed".to_owned(),
+        ureq::Error::BadUri(_) => "bad URL".to_owned(),
+        ureq::Error::Protocol(e) => format!("HTTP protocol error: {e}"),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_message_whatever_the_shape() {
+        let cases: [(&[u8], &str); 8] = [
+            (br#"{"error":{"message":"bad key","type":"x"}}"#, "bad key"),
+            (br#"{"error":"nope"}"#, "nope"),
+            (br#"{"detail":"Not authorized"}"#, "Not authorized"),
+            (
+                br#"{"detail":[{"loc":["query","after"],"msg":"field required"}]}"#,
+                "query.after: field required",
+            ),
+            (br#"{"message":"m"}"#, "m"),
+            (br#"{"other":1}"#, r#"{"other":1}"#),
+            (
+                b"<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
+                "AccessDenied: Request has expired",
+            ),
+            (b"  upstream\n  timeout \n", "upstream timeout"),
+        ];
+        for (body, want) in cases {
+            assert_eq!(server_message(body).as_deref(), Some(want));
+        }
+        assert_eq!(server_message(b"  "), None);
+    }
+
+    #[test]
+    fn escapes_query_values() {
+        assert_eq!(escape("2026-07-16T01:00:00.1+00:00"), "2026-07-16T01%3A00%3A00.1%2B00%3A00");
+        assert_eq!(escape("a/b c"), "a%2Fb%20c");
+    }
+}

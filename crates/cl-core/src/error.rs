@@ -1,0 +1,89 @@
+//! Errors that say what was being done when they happened.
+
+use std::io;
+
+/// Shorthand for results whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong, split by what the user can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The command or its configuration is wrong (missing key, bad timestamp, bad URL).
+    #[error("{0}")]
+    Config(String),
+    /// The server answered with a status that is not success.
+    #[error("{context}: HTTP {status}: {message}")]
+    Http {
+        /// What was being done, e.g. `listing AUTH_LOG after …`.
+        context: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The server's own message, whatever the shape of its error body.
+        message: String,
+    },
+    /// The connection failed, timed out or broke off.
+    #[error("{context}: {message}")]
+    Transport {
+        /// What was being done.
+        context: String,
+        /// What went wrong on the wire.
+        message: String,
+    },
+    /// The server answered something that breaks the API's rules (malformed page, stuck
+    /// cursor, a redirect the https policy refuses).
+    #[error("{context}: {message}")]
+    Protocol {
+        /// What was being done.
+        context: String,
+        /// What was wrong with the answer.
+        message: String,
+    },
+    /// A file arrived but is not what the listing or `Content-Length` promised.
+    #[error("{context}: {message}")]
+    Integrity {
+        /// What was being done.
+        context: String,
+        /// Expected against got.
+        message: String,
+    },
+    /// An input line (or argument) is not something cl-fetch can take.
+    #[error("{label}: {message}")]
+    Input {
+        /// Where the input came from, e.g. `line 3` or `argument 2`.
+        label: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The work was stopped before it finished (a signal, or the output went away).
+    #[error("interrupted")]
+    Interrupted,
+    /// A local read or write failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Error {
+    /// Wraps a local I/O error with what was being done.
+    pub fn io(context: impl Into<String>, source: io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// True for errors the user fixes by changing the command or its configuration.
+    pub fn is_config(&self) -> bool {
+        matches!(self, Error::Config(_))
+    }
+
+    /// True when writing the output failed because its reader went away (`| head`).
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)
+    }
+}

@@ -1,0 +1,581 @@
+//! Fetching many files at once and delivering each whole and verified, in input order.
+//!
+//! A reader thread parses input as it arrives and hands files to `jobs` workers; each worker
+//! downloads one file through a hasher into a spool (stdout) or a temporary file beside its
+//! final name (directory). The calling thread delivers finished files strictly in input
+//! order. A window bounds how far downloads may run ahead of delivery.
+
+use crate::api::{self, Client};
+use crate::error::{Error, Result};
+use crate::input::{FileRef, parse_line};
+use crate::layout::relative_path;
+use crate::observe::{Event, Observer};
+use crate::principal::Principal;
+use crate::sha256::{Hasher, Sha256Digest};
+use crate::spool::Spool;
+use serde_json::json;
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{self, File};
+use std::io::{self, BufRead, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::Duration;
+
+/// Read and hash in chunks of this size; no whole-file buffer exists anywhere.
+const CHUNK: usize = 64 << 10;
+/// A file waiting for its turn on stdout stays in memory up to this size, then spills to disk.
+const SPOOL_MEMORY: usize = 512 << 10;
+/// How often blocked threads look at the cancel flag.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Where delivered files go.
+#[derive(Clone, Debug)]
+pub enum Destination {
+    /// Each file's bytes, in input order, to the output stream.
+    Stdout,
+    /// Each file into this directory; a manifest line per file to the output stream.
+    Directory(PathBuf),
+}
+
+/// Where the list of files comes from.
+pub enum Input {
+    /// Command-line arguments, labelled `argument N` in messages.
+    Arguments(Vec<String>),
+    /// Lines of a stream (stdin), labelled `line N` in messages.
+    Lines(Box<dyn BufRead + Send>),
+}
+
+/// How to run a fetch.
+pub struct FetchOptions {
+    /// Downloads in flight.
+    pub jobs: usize,
+    /// Where files go.
+    pub destination: Destination,
+    /// Principal for bare ids.
+    pub principal: Option<Principal>,
+    /// Set to stop: no new work starts, in-flight files are discarded.
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Files downloaded and delivered.
+    pub downloaded: u64,
+    /// Files already in the output directory and verified.
+    pub skipped: u64,
+    /// Input lines that repeated a file already taken.
+    pub duplicates: u64,
+    /// Files or lines that could not be delivered.
+    pub failed: u64,
+    /// Bytes delivered (downloaded and skipped files).
+    pub bytes: u64,
+}
+
+struct Task {
+    seq: u64,
+    file: FileRef,
+    /// Below the output directory, in directory mode.
+    path: Option<PathBuf>,
+}
+
+enum Outcome {
+    Ready {
+        file: FileRef,
+        spool: Spool,
+        verified: Verified,
+    },
+    Stored {
+        file: FileRef,
+        path: PathBuf,
+        verified: Verified,
+        skipped: bool,
+    },
+    Duplicate {
+        id: String,
+        line: u64,
+    },
+    Failed(Error),
+    /// The input itself could not be read: stop after what came before.
+    Fatal(Error),
+}
+
+struct Verified {
+    bytes: u64,
+    sha256: Sha256Digest,
+    ends_with_newline: bool,
+}
+
+/// Lets the reader run at most `size` files ahead of delivery.
+struct Window {
+    next: Mutex<u64>,
+    moved: Condvar,
+    size: u64,
+}
+
+impl Window {
+    fn wait_turn(&self, seq: u64, cancel: &AtomicBool) -> bool {
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        while seq >= *next + self.size {
+            if cancel.load(Ordering::Relaxed) {
+                return false;
+            }
+            next = self
+                .moved
+                .wait_timeout(next, POLL)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        !cancel.load(Ordering::Relaxed)
+    }
+
+    fn advance(&self, next: u64) {
+        *self.next.lock().unwrap_or_else(|e| e.into_inner()) = next;
+        self.moved.notify_all();
+    }
+}
+
+/// Fetches every file named by `input` and delivers it to `destination`, writing file bytes
+/// (stdout mode) or manifest lines (directory mode) to `out`. Per-file failures are reported
+/// through the observer and counted; the run goes on. An `Err` means the run itself could not
+/// go on (output closed, input unreadable, cancelled).
+pub fn run(
+    client: Arc<Client>,
+    observer: Arc<dyn Observer>,
+    options: FetchOptions,
+    input: Input,
+    out: &mut dyn Write,
+) -> Result<Summary> {
+    let jobs = options.jobs.max(1);
+    let window = Arc::new(Window {
+        next: Mutex::new(1),
+        moved: Condvar::new(),
+        size: (jobs as u64) * 4 + 16,
+    });
+    let cancel = options.cancel.clone();
+    let (task_tx, task_rx) = mpsc::channel::<Task>();
+    let (done_tx, done_rx) = mpsc::channel::<(u64, Outcome)>();
+
+    // Detached: it may be blocked reading stdin when the run ends early.
+    {
+        let reader = Reader {
+            principal: options.principal.clone(),
+            directory_mode: matches!(options.destination, Destination::Directory(_)),
+            window: window.clone(),
+            cancel: cancel.clone(),
+            tasks: task_tx,
+            done: done_tx.clone(),
+        };
+        thread::Builder::new()
+            .name("input".into())
+            .spawn(move || reader.run(input))
+            .map_err(|e| Error::io("starting the input reader", e))?;
+    }
+
+    let task_rx = Arc::new(Mutex::new(task_rx));
+    let mut workers = Vec::with_capacity(jobs);
+    for n in 0..jobs {
+        let worker = Worker {
+            client: client.clone(),
+            destination: options.destination.clone(),
+            cancel: cancel.clone(),
+        };
+        let tasks = task_rx.clone();
+        let done = done_tx.clone();
+        let handle = thread::Builder::new()
+            .name(format!("fetch-{n}"))
+            .spawn(move || worker.run(&tasks, &done))
+            .map_err(|e| Error::io("starting a download worker", e))?;
+        workers.push(handle);
+    }
+    drop(done_tx);
+
+    let mut delivery = Delivery {
+        out,
+        observer: observer.as_ref(),
+        summary: Summary::default(),
+    };
+    let result = deliver_in_order(&done_rx, &window, &cancel, &mut delivery);
+    if result.is_err() {
+        cancel.store(true, Ordering::Relaxed);
+    }
+    for worker in workers {
+        let _ = worker.join();
+    }
+    result.map(|()| delivery.summary)
+}
+
+fn deliver_in_order(
+    done: &Receiver<(u64, Outcome)>,
+    window: &Window,
+    cancel: &AtomicBool,
+    delivery: &mut Delivery<'_>,
+) -> Result<()> {
+    let mut pending = BTreeMap::new();
+    let mut next = 1u64;
+    loop {
+        match done.recv_timeout(POLL) {
+            Ok((seq, outcome)) => {
+                pending.insert(seq, outcome);
+                while let Some(outcome) = pending.remove(&next) {
+                    delivery.deliver(outcome)?;
+                    next += 1;
+                    window.advance(next);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) if cancel.load(Ordering::Relaxed) => {
+                return Err(Error::Interrupted);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return Ok(()),
+        }
+    }
+}
+
+struct Reader {
+    principal: Option<Principal>,
+    directory_mode: bool,
+    window: Arc<Window>,
+    cancel: Arc<AtomicBool>,
+    tasks: Sender<Task>,
+    done: Sender<(u64, Outcome)>,
+}
+
+impl Reader {
+    fn run(self, input: Input) {
+        let mut seq = 0u64;
+        let mut seen = HashSet::new();
+        let mut each = |label: String, number: u64, line: io::Result<Option<String>>| -> bool {
+            let parsed = match line {
+                Ok(Some(text)) => match parse_line(&text, self.principal.as_ref()) {
+                    Ok(None) => return true,
+                    Ok(Some(file)) => Ok(file),
+                    Err(message) => Err(Error::Input {
+                        label: label.clone(),
+                        message,
+                    }),
+                },
+                Ok(None) => Err(Error::Input {
+                    label: label.clone(),
+                    message: "not valid UTF-8".to_owned(),
+                }),
+                Err(e) => {
+                    seq += 1;
+                    let fatal = Outcome::Fatal(Error::io("reading the input", e));
+                    let _ = self.done.send((seq, fatal));
+                    return false;
+                }
+            };
+            seq += 1;
+            if !self.window.wait_turn(seq, &self.cancel) {
+                return false;
+            }
+            let outcome = match parsed {
+                Err(error) => Outcome::Failed(error),
+                Ok(file) if !seen.insert((file.principal.clone(), file.id.clone())) => {
+                    Outcome::Duplicate { id: file.id, line: number }
+                }
+                Ok(file) => {
+                    let path = match self.directory_mode.then(|| relative_path(&file)) {
+                        None => None,
+                        Some(Ok(path)) => Some(path),
+                        Some(Err(message)) => {
+                            let error = Error::Input { label, message };
+                            return self.done.send((seq, Outcome::Failed(error))).is_ok();
+                        }
+                    };
+                    return self.tasks.send(Task { seq, file, path }).is_ok();
+                }
+            };
+            self.done.send((seq, outcome)).is_ok()
+        };
+        match input {
+            Input::Arguments(args) => {
+                for (i, arg) in args.into_iter().enumerate() {
+                    let n = i as u64 + 1;
+                    if !each(format!("argument {n}"), n, Ok(Some(arg))) {
+                        return;
+                    }
+                }
+            }
+            Input::Lines(mut reader) => {
+                let mut buf = Vec::new();
+                for n in 1u64.. {
+                    buf.clear();
+                    let line = match reader.read_until(b'\n', &mut buf) {
+                        Ok(0) => return,
+                        Ok(_) => Ok(String::from_utf8(std::mem::take(&mut buf)).ok()),
+                        Err(e) => Err(e),
+                    };
+                    if !each(format!("line {n}"), n, line) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+struct Worker {
+    client: Arc<Client>,
+    destination: Destination,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Worker {
+    fn run(&self, tasks: &Mutex<Receiver<Task>>, done: &Sender<(u64, Outcome)>) {
+        loop {
+            let task = {
+                let tasks = tasks.lock().unwrap_or_else(|e| e.into_inner());
+                tasks.recv_timeout(POLL)
+            };
+            match task {
+                Ok(task) => {
+                    let seq = task.seq;
+                    let outcome = self.fetch(task);
+                    if done.send((seq, outcome)).is_err() {
+                        return;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) if self.cancel.load(Ordering::Relaxed) => return,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
+    fn fetch(&self, task: Task) -> Outcome {
+        let result = match (&self.destination, task.path) {
+            (Destination::Directory(dir), Some(path)) => self
+                .store(&task.file, &dir.join(path))
+                .map(|(path, verified, skipped)| Outcome::Stored {
+                    file: task.file.clone(),
+                    path,
+                    verified,
+                    skipped,
+                }),
+            _ => {
+                let mut spool = Spool::new(SPOOL_MEMORY);
+                download_verified(&self.client, &task.file, &mut spool, &self.cancel).map(
+                    |verified| Outcome::Ready {
+                        file: task.file.clone(),
+                        spool,
+                        verified,
+                    },
+                )
+            }
+        };
+        result.unwrap_or_else(Outcome::Failed)
+    }
+
+    /// Stores one file under `path` through a temporary name, or finds it there already.
+    fn store(&self, file: &FileRef, path: &Path) -> Result<(PathBuf, Verified, bool)> {
+        if let Some(verified) = verify_existing(file, path)? {
+            return Ok((path.to_owned(), verified, true));
+        }
+        let parent = path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(parent)
+            .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+        let mut temp = tempfile::Builder::new()
+            .prefix(&format!(".{}.", file.id))
+            .suffix(".part")
+            .tempfile_in(parent)
+            .map_err(|e| Error::io(format!("creating a temporary file in {}", parent.display()), e))?;
+        let verified = download_verified(&self.client, file, temp.as_file_mut(), &self.cancel)?;
+        let writing = || format!("writing {}", path.display());
+        temp.as_file().sync_all().map_err(|e| Error::io(writing(), e))?;
+        temp.persist(path).map_err(|e| Error::io(writing(), e.error))?;
+        sync_dir(parent).map_err(|e| Error::io(writing(), e))?;
+        Ok((path.to_owned(), verified, false))
+    }
+}
+
+/// A file already at its final name is whole (only verified files are renamed there); it is
+/// kept when it also matches what the listing promised.
+fn verify_existing(file: &FileRef, path: &Path) -> Result<Option<Verified>> {
+    let meta = match fs::metadata(path) {
+        Ok(meta) if meta.is_file() => meta,
+        _ => return Ok(None),
+    };
+    if file.file_size.is_some_and(|size| size != meta.len()) {
+        return Ok(None);
+    }
+    let reading = |e| Error::io(format!("reading {}", path.display()), e);
+    let mut existing = File::open(path).map_err(reading)?;
+    let mut hasher = Hasher::default();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = existing.read(&mut buf).map_err(reading)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    let bytes = hasher.bytes();
+    let ends_with_newline = hasher.ends_with_newline();
+    let sha256 = hasher.finish();
+    if file.file_sha256.is_some_and(|want| want != sha256) {
+        return Ok(None);
+    }
+    Ok(Some(Verified {
+        bytes,
+        sha256,
+        ends_with_newline,
+    }))
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_: &Path) -> io::Result<()> {
+    // Windows cannot open a directory as a file; its rename is already durable enough.
+    Ok(())
+}
+
+/// Downloads one file into `sink`, hashing on the way, and checks it against `Content-Length`
+/// and the listing's `file_size` and `file_sha256`.
+fn download_verified(
+    client: &Client,
+    file: &FileRef,
+    sink: &mut dyn Write,
+    cancel: &AtomicBool,
+) -> Result<Verified> {
+    let context = format!("downloading {}", file.id);
+    let mut download = client.open_download(&file.principal, &file.id)?;
+    let mut hasher = Hasher::default();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Error::Interrupted);
+        }
+        let n = match download.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let of = download
+                    .content_length
+                    .map(|n| format!(" of {n}"))
+                    .unwrap_or_default();
+                return Err(Error::Transport {
+                    context,
+                    message: format!(
+                        "the transfer broke off after {}{of} bytes: {}",
+                        hasher.bytes(),
+                        api::describe(ureq::Error::from(e))
+                    ),
+                });
+            }
+        };
+        hasher.update(&buf[..n]);
+        sink.write_all(&buf[..n])
+            .map_err(|e| Error::io(format!("buffering {}", file.id), e))?;
+    }
+    let bytes = hasher.bytes();
+    let ends_with_newline = hasher.ends_with_newline();
+    let sha256 = hasher.finish();
+    let mismatch = |message: String| Error::Integrity {
+        context: context.clone(),
+        message,
+    };
+    if let Some(expected) = download.content_length.filter(|&n| n != bytes) {
+        return Err(mismatch(format!(
+            "Content-Length said {expected} bytes but {bytes} arrived"
+        )));
+    }
+    if let Some(expected) = file.file_size.filter(|&n| n != bytes) {
+        return Err(mismatch(format!(
+            "size mismatch: the listing says {expected} bytes, got {bytes}"
+        )));
+    }
+    if let Some(expected) = file.file_sha256.filter(|&d| d != sha256) {
+        return Err(mismatch(format!(
+            "sha256 mismatch: the listing says {expected}, got {sha256}"
+        )));
+    }
+    Ok(Verified {
+        bytes,
+        sha256,
+        ends_with_newline,
+    })
+}
+
+struct Delivery<'a> {
+    out: &'a mut dyn Write,
+    observer: &'a dyn Observer,
+    summary: Summary,
+}
+
+impl Delivery<'_> {
+    fn deliver(&mut self, outcome: Outcome) -> Result<()> {
+        let writing = |e| Error::io("writing to stdout", e);
+        match outcome {
+            Outcome::Ready {
+                file,
+                spool,
+                verified,
+            } => {
+                spool.copy_to(self.out).map_err(writing)?;
+                if !verified.ends_with_newline {
+                    self.out.write_all(b"\n").map_err(writing)?;
+                }
+                self.out.flush().map_err(writing)?;
+                self.delivered(&file, &verified, false);
+            }
+            Outcome::Stored {
+                file,
+                path,
+                verified,
+                skipped,
+            } => {
+                let line = json!({
+                    "id": file.id,
+                    "path": path.to_string_lossy(),
+                    "bytes": verified.bytes,
+                    "sha256": verified.sha256.to_string(),
+                    "status": if skipped { "skipped" } else { "downloaded" },
+                    "event_type": file.event_type,
+                    "principal": file.principal.as_str(),
+                    "end_time": file.end_time,
+                    "cursor": file.cursor,
+                });
+                writeln!(self.out, "{line}").map_err(writing)?;
+                self.out.flush().map_err(writing)?;
+                self.delivered(&file, &verified, skipped);
+            }
+            Outcome::Duplicate { id, line } => {
+                self.summary.duplicates += 1;
+                self.observer.event(&Event::Duplicate { id: &id, line });
+            }
+            Outcome::Failed(Error::Interrupted) | Outcome::Fatal(Error::Interrupted) => {
+                return Err(Error::Interrupted);
+            }
+            Outcome::Failed(error) => {
+                self.summary.failed += 1;
+                self.observer.event(&Event::Failed { error: &error });
+            }
+            Outcome::Fatal(error) => return Err(error),
+        }
+        Ok(())
+    }
+
+    fn delivered(&mut self, file: &FileRef, verified: &Verified, skipped: bool) {
+        if skipped {
+            self.summary.skipped += 1;
+        } else {
+            self.summary.downloaded += 1;
+        }
+        self.summary.bytes += verified.bytes;
+        self.observer.event(&Event::Delivered {
+            id: &file.id,
+            bytes: verified.bytes,
+            skipped,
+        });
+    }
+}

@@ -1,0 +1,22 @@
+//! The library behind `cl-list` and `cl-fetch`: everything except flags, printing and exit codes.
+//!
+//! It talks to the Compliance Logs Platform API ([`api::Client`]), pages through listings
+//! ([`paging::Pager`]), parses what users pipe in ([`input`]) and delivers files verified and
+//! whole ([`fetch`]). Binaries wire these together; nothing here writes to a terminal.
+
+pub mod api;
+pub mod endpoint;
+pub mod error;
+pub mod fetch;
+pub mod input;
+pub mod layout;
+pub mod observe;
+pub mod page;
+pub mod paging;
+pub mod principal;
+pub mod secret;
+pub mod sha256;
+pub mod spool;
+pub mod timestamps;
+
+pub use error::{Error, Result};

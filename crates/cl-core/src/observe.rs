@@ -1,0 +1,66 @@
+//! What the library reports while it works, for the binaries to show as they see fit.
+
+use std::time::Duration;
+
+/// Something worth telling the person running the tool.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// One HTTP request finished (or failed to get an answer: `status` is `None`).
+    Request {
+        /// HTTP method.
+        method: &'a str,
+        /// Scheme, host and path; the query only for API requests, never for signed URLs.
+        url: &'a str,
+        /// The status answered, if any.
+        status: Option<u16>,
+        /// How long it took until the response headers arrived.
+        elapsed: Duration,
+    },
+    /// A listing page arrived.
+    Page {
+        /// The event type being listed.
+        event_type: &'a str,
+        /// 1-based page number within this event type.
+        number: u64,
+        /// The `after` the page was asked with.
+        after: &'a str,
+        /// Files on this page.
+        files: usize,
+        /// Files of this event type so far, this page included.
+        total: u64,
+    },
+    /// A file was delivered (written to stdout, or stored or found whole in the directory).
+    Delivered {
+        /// The file id.
+        id: &'a str,
+        /// Its size.
+        bytes: u64,
+        /// True when it was already in the output directory and verified.
+        skipped: bool,
+    },
+    /// A file (or an input line) could not be delivered; the run goes on with the others.
+    Failed {
+        /// What went wrong, with what was being done.
+        error: &'a crate::Error,
+    },
+    /// An input line repeated a file already taken; it is delivered once.
+    Duplicate {
+        /// The file id.
+        id: &'a str,
+        /// The line that repeated it.
+        line: u64,
+    },
+}
+
+/// Receives [`Event`]s. Implementations must be cheap: they are called from worker threads.
+pub trait Observer: Send + Sync {
+    /// Called once per event.
+    fn event(&self, event: &Event<'_>);
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+
+impl Observer for Silent {
+    fn event(&self, _: &Event<'_>) {}
+}

@@ -1,0 +1,139 @@
+//! Walking a listing page by page, following the API's own cursor.
+
+use crate::api::{Client, ListRequest};
+use crate::error::{Error, Result};
+use crate::observe::{Event, Observer};
+use crate::page::Page;
+use crate::principal::Principal;
+use jiff::Timestamp;
+
+/// Walks every page of one event type's listing, from `after` until `has_more` is false.
+/// A cursor that does not advance while `has_more` is true ends the walk with an error.
+pub struct Pager<'a> {
+    client: &'a Client,
+    observer: &'a dyn Observer,
+    principal: &'a Principal,
+    event_type: &'a str,
+    before: Option<&'a str>,
+    limit: u32,
+    after: String,
+    pages: u64,
+    files: u64,
+    done: bool,
+}
+
+impl<'a> Pager<'a> {
+    /// Starts a walk; nothing is requested until the first call to `next`.
+    pub fn new(
+        client: &'a Client,
+        observer: &'a dyn Observer,
+        principal: &'a Principal,
+        event_type: &'a str,
+        after: String,
+        before: Option<&'a str>,
+        limit: u32,
+    ) -> Self {
+        Pager {
+            client,
+            observer,
+            principal,
+            event_type,
+            before,
+            limit,
+            after,
+            pages: 0,
+            files: 0,
+            done: false,
+        }
+    }
+
+    /// Pages fetched so far.
+    pub fn pages(&self) -> u64 {
+        self.pages
+    }
+
+    /// Files listed so far.
+    pub fn files(&self) -> u64 {
+        self.files
+    }
+
+    /// The cursor the next page would start from: resuming here misses nothing.
+    pub fn cursor(&self) -> &str {
+        &self.after
+    }
+
+    fn fetch(&mut self) -> Result<Page> {
+        let request = ListRequest {
+            principal: self.principal,
+            event_type: self.event_type,
+            after: &self.after,
+            before: self.before,
+            limit: self.limit,
+        };
+        let page = self.client.list_page(&request)?;
+        self.pages += 1;
+        self.files += page.files.len() as u64;
+        self.observer.event(&Event::Page {
+            event_type: self.event_type,
+            number: self.pages,
+            after: &self.after,
+            files: page.files.len(),
+            total: self.files,
+        });
+        if page.has_more {
+            match &page.last_end_time {
+                Some(next) if advances(&self.after, next) => self.after = next.clone(),
+                stuck => {
+                    return Err(Error::Protocol {
+                        context: request.describe(),
+                        message: format!(
+                            "server fault: has_more is true but the cursor did not advance \
+                             (last_end_time {}); stopping instead of asking again",
+                            stuck.as_deref().unwrap_or("null")
+                        ),
+                    });
+                }
+            }
+        } else {
+            self.done = true;
+        }
+        Ok(page)
+    }
+}
+
+impl Iterator for Pager<'_> {
+    type Item = Result<Page>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let page = self.fetch();
+        if page.is_err() {
+            self.done = true;
+        }
+        Some(page)
+    }
+}
+
+/// True when `next` is later than `current`; compared as times when both parse, as text if not.
+fn advances(current: &str, next: &str) -> bool {
+    match (current.parse::<Timestamp>(), next.parse::<Timestamp>()) {
+        (Ok(a), Ok(b)) => b > a,
+        _ => next != current,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::advances;
+
+    #[test]
+    fn cursor_must_move_forward() {
+        assert!(advances("2026-01-01T00:00:00Z", "2026-01-01T00:00:00.000001+00:00"));
+        assert!(!advances("2026-01-01T00:00:00Z", "2026-01-01T00:00:00+00:00"));
+        assert!(!advances("2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z"));
+        assert!(advances("opaque-1", "opaque-2"));
+        assert!(!advances("opaque-1", "opaque-1"));
+    }
+}

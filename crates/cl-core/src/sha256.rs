@@ -1,0 +1,90 @@
+//! SHA-256 digests as the API writes them: 64 lower-case hex digits.
+
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// A SHA-256 digest.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Sha256Digest(pub [u8; 32]);
+
+impl Sha256Digest {
+    /// Parses 64 hex digits, either case.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let bytes = text.as_bytes();
+        if bytes.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in bytes.chunks_exact(2).enumerate() {
+            let hi = (pair[0] as char).to_digit(16)?;
+            let lo = (pair[1] as char).to_digit(16)?;
+            out[i] = (hi * 16 + lo) as u8;
+        }
+        Some(Sha256Digest(out))
+    }
+}
+
+impl fmt::Display for Sha256Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl fmt::Debug for Sha256Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Hashes bytes as they pass, counting them and remembering the last one.
+#[derive(Default)]
+pub struct Hasher {
+    inner: Sha256,
+    bytes: u64,
+    last: Option<u8>,
+}
+
+impl Hasher {
+    /// Adds a chunk.
+    pub fn update(&mut self, chunk: &[u8]) {
+        if let Some(&b) = chunk.last() {
+            self.inner.update(chunk);
+            self.bytes += chunk.len() as u64;
+            self.last = Some(b);
+        }
+    }
+
+    /// Bytes seen so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// True when the data seen so far is empty or ends in `\n`.
+    pub fn ends_with_newline(&self) -> bool {
+        self.last.is_none_or(|b| b == b'\n')
+    }
+
+    /// The digest of everything seen.
+    pub fn finish(self) -> Sha256Digest {
+        Sha256Digest(self.inner.finalize().into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip_and_known_value() {
+        let mut h = Hasher::default();
+        h.update(b"ab");
+        h.update(b"c");
+        assert_eq!(h.bytes(), 3);
+        let d = h.finish();
+        let hex = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(d.to_string(), hex);
+        assert_eq!(Sha256Digest::from_hex(&hex.to_uppercase()), Some(d));
+        assert_eq!(Sha256Digest::from_hex("zz"), None);
+        assert_eq!(Sha256Digest::from_hex(&"g".repeat(64)), None);
+    }
+}

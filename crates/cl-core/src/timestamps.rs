@@ -1,0 +1,102 @@
+//! Times given on the command line: RFC 3339 instants or ages such as `24h`.
+
+use crate::error::{Error, Result};
+use jiff::{SignedDuration, Timestamp};
+
+/// Parses `--after`/`--before`: an RFC 3339 time with an offset, or an age (`90m`, `24h`,
+/// `7d`, `2w`) meaning `now` minus that much. Precision is cut to microseconds, the API's own.
+pub fn parse_time(input: &str, now: Timestamp) -> Result<Timestamp> {
+    let text = input.trim();
+    let parsed = match parse_age(text) {
+        Some(age) => age.and_then(|age| {
+            now.checked_sub(age)
+                .map_err(|_| format!("age {text:?} reaches before the year -9999"))
+        }),
+        None => text.parse::<Timestamp>().map_err(|e| e.to_string()),
+    };
+    match parsed {
+        Ok(ts) => Ok(truncate_to_micros(ts)),
+        Err(why) => Err(Error::Config(format!(
+            "invalid time {input:?}: {why}\nhint: give RFC 3339 with an offset \
+             (2026-01-01T00:00:00Z) or an age (90m, 24h, 7d, 2w)"
+        ))),
+    }
+}
+
+/// `None` when `text` is not shaped like an age at all; `Some(Err)` when it is but is invalid.
+fn parse_age(text: &str) -> Option<Result<SignedDuration, String>> {
+    let unit = text.chars().last()?;
+    let digits = &text[..text.len() - unit.len_utf8()];
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let seconds_per_unit: i64 = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        'w' => 7 * 86_400,
+        _ => return None,
+    };
+    let too_big = || format!("age {text:?} is too large");
+    Some(
+        digits
+            .parse::<i64>()
+            .ok()
+            .and_then(|n| n.checked_mul(seconds_per_unit))
+            .map(SignedDuration::from_secs)
+            .ok_or_else(too_big),
+    )
+}
+
+fn truncate_to_micros(ts: Timestamp) -> Timestamp {
+    // Cannot fail: the value came from a valid timestamp and only loses precision.
+    Timestamp::from_microsecond(ts.as_microsecond()).unwrap_or(ts)
+}
+
+/// Formats a time the way requests carry it: UTC, `Z`, fractional seconds only when present.
+pub fn format_time(ts: Timestamp) -> String {
+    ts.strftime("%Y-%m-%dT%H:%M:%S%.fZ").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Timestamp {
+        "2026-07-16T12:00:00.5Z".parse().unwrap()
+    }
+
+    #[test]
+    fn ages_count_back_from_now() {
+        let cases = [
+            ("90m", "2026-07-16T10:30:00.5Z"),
+            ("24h", "2026-07-15T12:00:00.5Z"),
+            ("7d", "2026-07-09T12:00:00.5Z"),
+            ("2w", "2026-07-02T12:00:00.5Z"),
+            ("0h", "2026-07-16T12:00:00.5Z"),
+        ];
+        for (age, want) in cases {
+            assert_eq!(format_time(parse_time(age, now()).unwrap()), want, "{age}");
+        }
+    }
+
+    #[test]
+    fn rfc3339_needs_an_offset_and_is_normalised_to_utc() {
+        let ts = parse_time("2026-01-01T02:00:00+02:00", now()).unwrap();
+        assert_eq!(format_time(ts), "2026-01-01T00:00:00Z");
+        let ts = parse_time("2026-07-16T01:00:00.123456789+00:00", now()).unwrap();
+        assert_eq!(format_time(ts), "2026-07-16T01:00:00.123456Z");
+        for bad in ["2026-01-01T00:00:00", "2026-01-01", "yesterday", "24x", "h", "-5h", ""] {
+            let err = parse_time(bad, now()).unwrap_err();
+            assert!(err.is_config(), "{bad}");
+            assert!(err.to_string().contains("hint:"), "{err}");
+        }
+    }
+
+    #[test]
+    fn absurd_ages_are_errors_not_panics() {
+        assert!(parse_time("99999999999999999999w", now()).is_err());
+        assert!(parse_time("999999999999d", now()).is_err());
+    }
+}
