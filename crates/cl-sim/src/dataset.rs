@@ -1,0 +1,297 @@
+//! The simulated tenant: principals, event types and files, all derived from a seed.
+
+use crate::content::{self, Owner};
+use crate::rng::Rng;
+use bytes::Bytes;
+use jiff::{SignedDuration, Timestamp};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Event types served under `workspaces`.
+pub const WORKSPACE_TYPES: &[&str] = &[
+    "AUTH_LOG",
+    "APP_AUTH_LOG",
+    "APP_LOG",
+    "AUDIT_LOG",
+    "CODEX_LOG",
+    "CODEX_SECURITY_LOG",
+    "CONVERSATION_MESSAGE",
+    "CUSTOM_AGENTS_LOG",
+];
+/// Event types served under `organizations`. `AUTH_LOG` is in both, as the vendor's
+/// quickstart lists it for an org id.
+pub const ORG_TYPES: &[&str] = &["AUTH_LOG", "COSTS"];
+
+/// Generated content kept in memory, in bytes, before the cache starts over.
+const CACHE_LIMIT: usize = 3 << 30;
+
+/// What to generate.
+#[derive(Clone, Debug)]
+pub struct DatasetConfig {
+    /// Everything below follows from it.
+    pub seed: u64,
+    /// Files per event type and principal.
+    pub files_per_type: u32,
+    /// Mean file size in bytes; each file is between half and one and a half times it.
+    pub file_size: u64,
+    /// `end_time` of each type's first file (before jitter).
+    pub start: Timestamp,
+    /// Time between consecutive files of one type; also the span of a file's events.
+    pub interval: SignedDuration,
+    /// The workspace id served.
+    pub workspace: String,
+    /// The organization id served.
+    pub org: String,
+}
+
+impl DatasetConfig {
+    /// Defaults for `seed`: 50 files of about 4 KiB per type, five minutes apart, the last
+    /// ones a little before now, so `--after 24h` finds them all.
+    pub fn new(seed: u64) -> Self {
+        let files_per_type = 50;
+        let interval = SignedDuration::from_mins(5);
+        let hour = 3600;
+        let start_s = (Timestamp::now() - interval * (files_per_type + 12)).as_second();
+        let mut rng = Rng::new(seed, b"principals");
+        DatasetConfig {
+            seed,
+            files_per_type: files_per_type as u32,
+            file_size: 4096,
+            start: Timestamp::from_second(start_s - start_s.rem_euclid(hour))
+                .unwrap_or(Timestamp::UNIX_EPOCH),
+            interval,
+            workspace: rng.uuid(),
+            org: format!("org-{}", rng.base32(24)),
+        }
+    }
+}
+
+/// Which path segment a principal lives under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// `workspaces`
+    Workspaces,
+    /// `organizations`
+    Organizations,
+}
+
+impl Scope {
+    /// From a path segment.
+    pub fn from_segment(segment: &str) -> Option<Self> {
+        match segment {
+            "workspaces" => Some(Scope::Workspaces),
+            "organizations" => Some(Scope::Organizations),
+            _ => None,
+        }
+    }
+
+    /// The event types this scope serves.
+    pub fn event_types(self) -> &'static [&'static str] {
+        match self {
+            Scope::Workspaces => WORKSPACE_TYPES,
+            Scope::Organizations => ORG_TYPES,
+        }
+    }
+
+    /// Singular noun for messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Scope::Workspaces => "workspace",
+            Scope::Organizations => "organization",
+        }
+    }
+}
+
+/// One log file as listed.
+#[derive(Clone, Debug)]
+pub struct FileMeta {
+    /// `eclf_…`
+    pub id: String,
+    /// Owner.
+    pub principal: String,
+    /// Its event type.
+    pub event_type: String,
+    /// Its `end_time`.
+    pub end_time: Timestamp,
+    /// `end_time` as the API writes it: microseconds and `+00:00`.
+    pub end_time_text: String,
+    /// A file name as the API gives it.
+    pub file_name: String,
+    /// Size the generator aims at.
+    target: u64,
+    /// The span the file's events cover.
+    span: SignedDuration,
+}
+
+/// Every file of the tenant, and their contents on demand.
+pub struct Dataset {
+    config: DatasetConfig,
+    files: HashMap<(String, String), Vec<FileMeta>>,
+    by_id: HashMap<String, (String, String, usize)>,
+    cache: Mutex<Cache>,
+}
+
+#[derive(Default)]
+struct Cache {
+    content: HashMap<String, Bytes>,
+    bytes: usize,
+    digests: HashMap<String, (u64, String)>,
+}
+
+impl Dataset {
+    /// Lays out every file's metadata; contents are generated when first asked for.
+    pub fn new(config: DatasetConfig) -> Self {
+        let mut files = HashMap::new();
+        let mut by_id = HashMap::new();
+        for (principal, scope) in [
+            (&config.workspace, Scope::Workspaces),
+            (&config.org, Scope::Organizations),
+        ] {
+            for &event_type in scope.event_types() {
+                let list: Vec<FileMeta> = (0..config.files_per_type)
+                    .map(|i| file_meta(&config, principal, event_type, i))
+                    .collect();
+                for (i, f) in list.iter().enumerate() {
+                    by_id.insert(f.id.clone(), (principal.clone(), event_type.to_owned(), i));
+                }
+                files.insert((principal.clone(), event_type.to_owned()), list);
+            }
+        }
+        Dataset {
+            config,
+            files,
+            by_id,
+            cache: Mutex::new(Cache::default()),
+        }
+    }
+
+    /// What it was generated from.
+    pub fn config(&self) -> &DatasetConfig {
+        &self.config
+    }
+
+    /// The scope a principal id belongs to, if it is served.
+    pub fn scope_of(&self, principal: &str) -> Option<Scope> {
+        if principal == self.config.workspace {
+            Some(Scope::Workspaces)
+        } else if principal == self.config.org {
+            Some(Scope::Organizations)
+        } else {
+            None
+        }
+    }
+
+    /// All files of one principal and event type, in `end_time` order.
+    pub fn files(&self, principal: &str, event_type: &str) -> &[FileMeta] {
+        self.files
+            .get(&(principal.to_owned(), event_type.to_owned()))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// A file by id, if `principal` owns it.
+    pub fn file(&self, principal: &str, id: &str) -> Option<&FileMeta> {
+        let (owner, event_type, i) = self.by_id.get(id)?;
+        (owner == principal).then(|| &self.files[&(owner.clone(), event_type.clone())][*i])
+    }
+
+    /// The bytes of a file.
+    pub fn content(&self, file: &FileMeta) -> Bytes {
+        if let Some(hit) = self.lock().content.get(&file.id) {
+            return hit.clone();
+        }
+        let owner = Owner {
+            id: &file.principal,
+            kind: self.scope_of(&file.principal).map_or("workspace", Scope::noun),
+        };
+        let mut rng = Rng::new(self.config.seed, file.id.as_bytes());
+        let bytes = Bytes::from(content::generate(
+            &mut rng,
+            &owner,
+            &file.event_type,
+            file.end_time,
+            file.span,
+            file.target,
+        ));
+        let mut cache = self.lock();
+        if cache.bytes + bytes.len() > CACHE_LIMIT {
+            cache.content.clear();
+            cache.bytes = 0;
+        }
+        cache.bytes += bytes.len();
+        cache.content.insert(file.id.clone(), bytes.clone());
+        bytes
+    }
+
+    /// `(file_size, file_sha256)` of a file.
+    pub fn digest(&self, file: &FileMeta) -> (u64, String) {
+        if let Some(hit) = self.lock().digests.get(&file.id) {
+            return hit.clone();
+        }
+        let bytes = self.content(file);
+        let hex: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let digest = (bytes.len() as u64, hex);
+        self.lock().digests.insert(file.id.clone(), digest.clone());
+        digest
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn file_meta(config: &DatasetConfig, principal: &str, event_type: &str, i: u32) -> FileMeta {
+    let salt = format!("{principal}/{event_type}/{i}");
+    let mut rng = Rng::new(config.seed, salt.as_bytes());
+    let interval_us = config.interval.as_micros().max(2) as u64;
+    let jitter = SignedDuration::from_micros(rng.below(interval_us / 2) as i64);
+    let end_time = config.start + config.interval * i as i32 + jitter;
+    let id = format!("eclf_{}", rng.base32(26));
+    let target = config.file_size / 2 + rng.below(config.file_size.max(1));
+    FileMeta {
+        file_name: format!(
+            "{event_type}_{}_{id}.jsonl",
+            end_time.strftime("%Y%m%dT%H%M%SZ")
+        ),
+        end_time_text: end_time.strftime("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string(),
+        id,
+        principal: principal.to_owned(),
+        event_type: event_type.to_owned(),
+        end_time,
+        target: target.max(1),
+        span: config.interval,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> DatasetConfig {
+        DatasetConfig {
+            start: "2026-07-16T00:00:00Z".parse().unwrap(),
+            files_per_type: 20,
+            ..DatasetConfig::new(3)
+        }
+    }
+
+    #[test]
+    fn deterministic_ordered_and_unique() {
+        let a = Dataset::new(config());
+        let b = Dataset::new(config());
+        let ws = a.config().workspace.clone();
+        let fa = a.files(&ws, "AUTH_LOG");
+        let fb = b.files(&ws, "AUTH_LOG");
+        assert_eq!(fa.len(), 20);
+        assert!(fa.windows(2).all(|w| w[0].end_time < w[1].end_time));
+        assert_eq!(fa[7].id, fb[7].id);
+        assert_eq!(a.digest(&fa[7]), b.digest(&fb[7]));
+        assert_eq!(a.by_id.len(), 20 * (WORKSPACE_TYPES.len() + ORG_TYPES.len()));
+        assert!(a.files(&ws, "COSTS").is_empty());
+        assert!(a.file(&a.config().org, &fa[0].id).is_none());
+    }
+}

@@ -1,0 +1,243 @@
+//! A local simulator of the Compliance Logs Platform API, for trying the tools without an
+//! account and for testing them.
+//!
+//! It serves the listing and download endpoints as the real service does (bearer key,
+//! `workspaces`/`organizations` scopes, exclusive `after`/`before`, paging with
+//! `has_more`/`last_end_time`), and answers downloads with a 307 to a signed URL on a second
+//! loopback origin that refuses requests carrying `Authorization`, as an object store does.
+//! All data follows from a seed. It shares no code with the tools: it is the other side of
+//! the wire.
+
+pub mod content;
+pub mod dataset;
+pub mod rng;
+pub mod server;
+pub mod signing;
+
+use crate::dataset::{Dataset, DatasetConfig};
+use crate::server::{API_PREFIX, Origin, Recorded, State};
+use crate::signing::Signer;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// The key the simulator accepts unless told otherwise.
+pub const DEFAULT_KEY: &str = "cl-sim-demo-key";
+
+/// How to run the simulator.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// The data served.
+    pub dataset: DatasetConfig,
+    /// The bearer key accepted.
+    pub key: String,
+    /// Where the API listens (loopback only).
+    pub api_listen: SocketAddr,
+    /// Where the blob origin listens (loopback only; another address than the API's).
+    pub blob_listen: SocketAddr,
+    /// How long a signed URL stays valid.
+    pub url_ttl: Duration,
+    /// Print one line per request to stderr.
+    pub log_requests: bool,
+    /// Keep every request for [`RunningSim::requests`].
+    pub record: bool,
+}
+
+impl SimConfig {
+    /// Defaults for `seed`: API on 127.0.0.1, blob host on 127.0.0.2, ports picked by the OS.
+    pub fn new(seed: u64) -> Self {
+        SimConfig {
+            dataset: DatasetConfig::new(seed),
+            key: DEFAULT_KEY.to_owned(),
+            api_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            blob_listen: SocketAddr::from(([127, 0, 0, 2], 0)),
+            url_ttl: Duration::from_secs(300),
+            log_requests: false,
+            record: false,
+        }
+    }
+}
+
+/// One file of the simulated tenant, as tests check it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileInfo {
+    /// File id.
+    pub id: String,
+    /// `end_time` as listed.
+    pub end_time: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Hex SHA-256.
+    pub sha256: String,
+}
+
+/// A running simulator; it stops when dropped.
+pub struct RunningSim {
+    api_base: String,
+    state: Arc<State>,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Starts serving on the configured loopback addresses and returns once both listen.
+pub fn start(config: SimConfig) -> io::Result<RunningSim> {
+    for addr in [config.api_listen, config.blob_listen] {
+        if !addr.ip().is_loopback() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{addr} is not a loopback address: the simulator serves loopback only"),
+            ));
+        }
+    }
+    let api = TcpListener::bind(config.api_listen)?;
+    let blob = TcpListener::bind(config.blob_listen)?;
+    let api_addr = api.local_addr()?;
+    let blob_addr = blob.local_addr()?;
+    api.set_nonblocking(true)?;
+    blob.set_nonblocking(true)?;
+    let state = Arc::new(State {
+        signer: Signer::new(config.dataset.seed),
+        dataset: Dataset::new(config.dataset),
+        key: config.key,
+        blob_origin: format!("http://{blob_addr}"),
+        url_ttl: config.url_ttl,
+        log_requests: config.log_requests,
+        record: config.record,
+        recorded: Mutex::new(Vec::new()),
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("cl-sim")
+        .enable_all()
+        .build()?;
+    let (shutdown, stopped) = oneshot::channel();
+    let serving = state.clone();
+    let thread = std::thread::Builder::new()
+        .name("cl-sim".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let api = tokio::net::TcpListener::from_std(api).expect("inside a runtime");
+                let blob = tokio::net::TcpListener::from_std(blob).expect("inside a runtime");
+                tokio::select! {
+                    _ = accept(api, Origin::Api, serving.clone()) => {}
+                    _ = accept(blob, Origin::Blob, serving) => {}
+                    _ = stopped => {}
+                }
+            });
+            runtime.shutdown_timeout(Duration::from_millis(100));
+        })?;
+    Ok(RunningSim {
+        api_base: format!("http://{api_addr}{API_PREFIX}"),
+        state,
+        shutdown: Some(shutdown),
+        thread: Some(thread),
+    })
+}
+
+async fn accept(listener: tokio::net::TcpListener, origin: Origin, state: Arc<State>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let reply = server::handle(&state, origin, &request);
+                async move { Ok::<_, std::convert::Infallible>(reply.into_response()) }
+            });
+            let _ = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+impl RunningSim {
+    /// The API base URL, e.g. `http://127.0.0.1:40123/v1/compliance`.
+    pub fn base_url(&self) -> &str {
+        &self.api_base
+    }
+
+    /// The blob origin, e.g. `http://127.0.0.2:40124`.
+    pub fn blob_origin(&self) -> &str {
+        &self.state.blob_origin
+    }
+
+    /// The accepted key.
+    pub fn key(&self) -> &str {
+        &self.state.key
+    }
+
+    /// The workspace id served.
+    pub fn workspace(&self) -> &str {
+        &self.state.dataset.config().workspace
+    }
+
+    /// The organization id served.
+    pub fn org(&self) -> &str {
+        &self.state.dataset.config().org
+    }
+
+    /// Every file of one principal and event type, in listing order: the ground truth.
+    pub fn files(&self, principal: &str, event_type: &str) -> Vec<FileInfo> {
+        let dataset = &self.state.dataset;
+        dataset
+            .files(principal, event_type)
+            .iter()
+            .map(|f| {
+                let (size, sha256) = dataset.digest(f);
+                FileInfo {
+                    id: f.id.clone(),
+                    end_time: f.end_time_text.clone(),
+                    size,
+                    sha256,
+                }
+            })
+            .collect()
+    }
+
+    /// The bytes of a file, if it exists.
+    pub fn content(&self, id: &str) -> Option<Vec<u8>> {
+        let dataset = &self.state.dataset;
+        let config = dataset.config();
+        let file = dataset
+            .file(&config.workspace, id)
+            .or_else(|| dataset.file(&config.org, id))?;
+        Some(dataset.content(file).to_vec())
+    }
+
+    /// The requests seen so far (only when [`SimConfig::record`] is set).
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state
+            .recorded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Serves until the process ends.
+    pub fn wait(mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for RunningSim {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

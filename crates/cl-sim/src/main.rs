@@ -1,0 +1,103 @@
+//! `cl-sim`: run the Compliance Logs Platform simulator on loopback.
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use cl_sim::dataset::{ORG_TYPES, WORKSPACE_TYPES};
+use cl_sim::{SimConfig, start};
+use jiff::{SignedDuration, Timestamp};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A local simulator of the Compliance Logs Platform API.
+///
+/// Serves listing and download as the real API does, with data generated from a seed, on
+/// loopback only: the API on one address and signed download URLs on another. Prints the
+/// environment for cl-list and cl-fetch on stdout, then serves until interrupted.
+#[derive(Parser, Debug)]
+#[command(version, after_help = EXAMPLES)]
+struct Args {
+    /// Seed for every generated id, time and byte.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Files per event type and principal.
+    #[arg(long, default_value_t = 50)]
+    files: u32,
+    /// Mean file size in bytes (each file is 0.5–1.5 times it).
+    #[arg(long, default_value_t = 4096)]
+    file_size: u64,
+    /// end_time of each type's first file, RFC 3339 [default: a few hours before now]
+    #[arg(long)]
+    start: Option<Timestamp>,
+    /// Time between files of one event type, in seconds.
+    #[arg(long, default_value_t = 300)]
+    interval: u64,
+    /// The API key accepted.
+    #[arg(long, default_value = cl_sim::DEFAULT_KEY)]
+    key: String,
+    /// Address of the API.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Address of the blob host serving signed URLs; must differ from the API's.
+    #[arg(long, default_value = "127.0.0.2:0")]
+    blob_listen: SocketAddr,
+    /// Seconds a signed download URL stays valid.
+    #[arg(long, default_value_t = 300)]
+    url_ttl: u64,
+    /// Log every request to stderr.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  cl-sim > sim.env &            # start it; sim.env holds the environment to use
+  . ./sim.env                   # COMPLIANCE_API_BASE, COMPLIANCE_API_KEY, COMPLIANCE_PRINCIPAL
+  cl-list -e AUTH_LOG --after 24h | cl-fetch > auth.jsonl
+
+  cl-sim --seed 7 --files 300 --file-size 8192 --start 2026-07-16T00:00:00Z";
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if args.interval == 0 {
+        bail!("--interval must be at least 1 second");
+    }
+    let mut config = SimConfig::new(args.seed);
+    config.dataset.files_per_type = args.files;
+    config.dataset.file_size = args.file_size;
+    config.dataset.interval = SignedDuration::from_secs(args.interval as i64);
+    if let Some(start) = args.start {
+        config.dataset.start = start;
+    } else {
+        let span = config.dataset.interval * (i64::from(args.files) + 12) as i32;
+        config.dataset.start = Timestamp::now() - span;
+    }
+    config.key = args.key;
+    config.api_listen = args.listen;
+    config.blob_listen = args.blob_listen;
+    config.url_ttl = Duration::from_secs(args.url_ttl);
+    config.log_requests = args.verbose;
+    let sim = start(config).context("cannot start the simulator")?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "export COMPLIANCE_API_BASE={}", sim.base_url())?;
+    writeln!(out, "export COMPLIANCE_API_KEY={}", sim.key())?;
+    writeln!(out, "export COMPLIANCE_PRINCIPAL={}", sim.workspace())?;
+    writeln!(out, "export CL_SIM_ORG={}", sim.org())?;
+    out.flush()?;
+    drop(out);
+    eprintln!(
+        "cl-sim: serving {} files per event type at {}\n\
+         cl-sim: workspace {} ({})\n\
+         cl-sim: organization {} ({})\n\
+         cl-sim: signed URLs on {}; stop with Ctrl-C",
+        args.files,
+        sim.base_url(),
+        sim.workspace(),
+        WORKSPACE_TYPES.join(", "),
+        sim.org(),
+        ORG_TYPES.join(", "),
+        sim.blob_origin(),
+    );
+    sim.wait();
+    Ok(())
+}

@@ -1,0 +1,424 @@
+//! The HTTP side: the API origin and the blob origin, each request answered by a [`Reply`].
+//!
+//! Handlers only decide *what* to answer; turning a reply into bytes on the wire happens in
+//! one place ([`Reply::into_response`] and [`Payload`]), where faults can be slotted in.
+
+use crate::dataset::{Dataset, FileMeta, Scope};
+use crate::signing::Signer;
+use bytes::Bytes;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// The API's path prefix, as on the real service.
+pub const API_PREFIX: &str = "/v1/compliance";
+const MAX_LIMIT: u64 = 1000;
+const DEFAULT_LIMIT: u64 = 100;
+/// Bodies go out in chunks of this size.
+const CHUNK: usize = 256 << 10;
+
+/// Which origin a request arrived on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// The API host.
+    Api,
+    /// The blob host that serves signed URLs.
+    Blob,
+}
+
+/// A request as the simulator saw it, for tests to inspect.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    /// Where it arrived.
+    pub origin: Origin,
+    /// HTTP method.
+    pub method: String,
+    /// Path, without the query.
+    pub path: String,
+    /// The raw query, if any.
+    pub query: Option<String>,
+    /// Every header, names lower-case, in arrival order.
+    pub headers: Vec<(String, String)>,
+    /// The status answered.
+    pub status: u16,
+}
+
+/// Shared state of a running simulator.
+pub struct State {
+    pub(crate) dataset: Dataset,
+    pub(crate) key: String,
+    pub(crate) signer: Signer,
+    pub(crate) blob_origin: String,
+    pub(crate) url_ttl: Duration,
+    pub(crate) log_requests: bool,
+    pub(crate) record: bool,
+    pub(crate) recorded: Mutex<Vec<Recorded>>,
+}
+
+/// What to answer: status, headers and a body.
+pub struct Reply {
+    status: StatusCode,
+    headers: Vec<(HeaderName, String)>,
+    body: Bytes,
+}
+
+impl Reply {
+    fn new(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Self {
+        Reply {
+            status,
+            headers: vec![(hyper::header::CONTENT_TYPE, content_type.to_owned())],
+            body: body.into(),
+        }
+    }
+
+    fn json(status: StatusCode, value: Value) -> Self {
+        Reply::new(status, "application/json", value.to_string())
+    }
+
+    /// `{"error": {"message": …}}`, the shape most API errors take.
+    fn error(status: StatusCode, message: &str, kind: &str) -> Self {
+        Reply::json(status, json!({"error": {"message": message, "type": kind}}))
+    }
+
+    /// `{"detail": [...]}`, the shape of validation errors (422).
+    fn invalid(param: &str, msg: &str) -> Self {
+        Reply::json(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"detail": [{"loc": ["query", param], "msg": msg, "type": "value_error"}]}),
+        )
+    }
+
+    /// An object-store style XML error.
+    fn storage_error(status: StatusCode, code: &str, message: &str) -> Self {
+        let xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>\
+             <Message>{message}</Message></Error>"
+        );
+        Reply::new(status, "application/xml", xml)
+    }
+
+    fn with_header(mut self, name: HeaderName, value: String) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// Puts the reply on the wire.
+    pub fn into_response(self) -> Response<Payload> {
+        let mut response = Response::new(Payload::new(self.body));
+        *response.status_mut() = self.status;
+        for (name, value) in self.headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                response.headers_mut().append(name, value);
+            }
+        }
+        response
+    }
+}
+
+/// A response body sent in fixed-size chunks of shared bytes, never copied whole.
+pub struct Payload {
+    data: Bytes,
+    sent: usize,
+}
+
+impl Payload {
+    fn new(data: Bytes) -> Self {
+        Payload { data, sent: 0 }
+    }
+}
+
+impl Body for Payload {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.sent >= self.data.len() {
+            return Poll::Ready(None);
+        }
+        let end = (self.sent + CHUNK).min(self.data.len());
+        let chunk = self.data.slice(self.sent..end);
+        self.sent = end;
+        Poll::Ready(Some(Ok(Frame::data(chunk))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.sent >= self.data.len()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact((self.data.len() - self.sent) as u64)
+    }
+}
+
+/// Answers one request on `origin`.
+pub fn handle(state: &State, origin: Origin, request: &Request<Incoming>) -> Reply {
+    let reply = match origin {
+        Origin::Api => api(state, request),
+        Origin::Blob => blob(state, request),
+    };
+    if state.log_requests {
+        let who = match origin {
+            Origin::Api => "api",
+            Origin::Blob => "blob",
+        };
+        eprintln!(
+            "cl-sim: {who} {} {} -> {}",
+            request.method(),
+            request.uri().path(),
+            reply.status.as_u16()
+        );
+    }
+    if state.record {
+        let recorded = Recorded {
+            origin,
+            method: request.method().to_string(),
+            path: request.uri().path().to_owned(),
+            query: request.uri().query().map(str::to_owned),
+            headers: request
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into()))
+                .collect(),
+            status: reply.status.as_u16(),
+        };
+        state
+            .recorded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(recorded);
+    }
+    reply
+}
+
+fn api(state: &State, request: &Request<Incoming>) -> Reply {
+    let not_found = || Reply::json(StatusCode::NOT_FOUND, json!({"detail": "Not Found"}));
+    let Some(rest) = request.uri().path().strip_prefix(API_PREFIX) else {
+        return not_found();
+    };
+    let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
+    let (scope, principal, id) = match segments.as_slice() {
+        [scope, principal, "logs"] => (scope, percent_decode(principal), None),
+        [scope, principal, "logs", id] => (scope, percent_decode(principal), Some(percent_decode(id))),
+        _ => return not_found(),
+    };
+    if request.method() != Method::GET {
+        return Reply::json(
+            StatusCode::METHOD_NOT_ALLOWED,
+            json!({"detail": "Method Not Allowed"}),
+        );
+    }
+    let expected = format!("Bearer {}", state.key);
+    let authorized = request
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .is_some_and(|v| v.as_bytes() == expected.as_bytes());
+    if !authorized {
+        return Reply::error(
+            StatusCode::UNAUTHORIZED,
+            "Invalid authorization: missing or incorrect API key",
+            "invalid_request_error",
+        );
+    }
+    let Some(scope) = Scope::from_segment(scope) else {
+        return not_found();
+    };
+    if state.dataset.scope_of(&principal) != Some(scope) {
+        return Reply::error(
+            StatusCode::NOT_FOUND,
+            &format!("{} {principal} not found", scope.noun()),
+            "not_found",
+        );
+    }
+    match id {
+        None => list(state, scope, &principal, request.uri().query().unwrap_or("")),
+        Some(id) => download(state, &principal, &id),
+    }
+}
+
+fn list(state: &State, scope: Scope, principal: &str, query: &str) -> Reply {
+    let params = parse_query(query);
+    let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let Some(event_type) = param("event_type") else {
+        return Reply::invalid("event_type", "field required");
+    };
+    let Some(after) = param("after") else {
+        return Reply::invalid("after", "field required");
+    };
+    let Ok(after) = after.parse::<Timestamp>() else {
+        return Reply::invalid("after", "invalid datetime format");
+    };
+    let before = match param("before").map(str::parse::<Timestamp>) {
+        None => None,
+        Some(Ok(ts)) => Some(ts),
+        Some(Err(_)) => return Reply::invalid("before", "invalid datetime format"),
+    };
+    let limit = match param("limit").map(str::parse::<u64>) {
+        None => DEFAULT_LIMIT,
+        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
+        Some(_) => {
+            return Reply::invalid("limit", &format!("limit must be an integer from 1 to {MAX_LIMIT}"));
+        }
+    };
+    if !scope.event_types().contains(&event_type) {
+        let other = match scope {
+            Scope::Workspaces => Scope::Organizations,
+            Scope::Organizations => Scope::Workspaces,
+        };
+        let message = if other.event_types().contains(&event_type) {
+            format!(
+                "event_type {event_type} is not available for {}s; it is logged per {}",
+                scope.noun(),
+                other.noun()
+            )
+        } else {
+            format!("unknown event_type {event_type}")
+        };
+        return Reply::error(StatusCode::BAD_REQUEST, &message, "invalid_request_error");
+    }
+    let now = Timestamp::now();
+    let mut matching = state
+        .dataset
+        .files(principal, event_type)
+        .iter()
+        .filter(|f| f.end_time > after && f.end_time <= now)
+        .filter(|f| before.is_none_or(|b| f.end_time < b));
+    let page: Vec<&FileMeta> = matching.by_ref().take(limit as usize).collect();
+    let has_more = matching.next().is_some();
+    let data: Vec<Value> = page
+        .iter()
+        .map(|f| {
+            let (size, sha) = state.dataset.digest(f);
+            json!({
+                "id": f.id,
+                "event_type": f.event_type,
+                "end_time": f.end_time_text,
+                "file_name": f.file_name,
+                "file_size": size,
+                "file_sha256": sha,
+            })
+        })
+        .collect();
+    let last_end_time = page.last().map(|f| f.end_time_text.clone());
+    Reply::json(
+        StatusCode::OK,
+        json!({"data": data, "has_more": has_more, "last_end_time": last_end_time}),
+    )
+}
+
+fn download(state: &State, principal: &str, id: &str) -> Reply {
+    let Some(file) = state.dataset.file(principal, id) else {
+        return Reply::error(
+            StatusCode::NOT_FOUND,
+            &format!("log file {id} not found"),
+            "not_found",
+        );
+    };
+    let expires = Timestamp::now().as_second() + state.url_ttl.as_secs() as i64;
+    let signature = state.signer.sign(&file.id, expires);
+    let location = format!(
+        "{}/blobs/{}?expires={expires}&signature={signature}",
+        state.blob_origin, file.id
+    );
+    Reply::new(StatusCode::TEMPORARY_REDIRECT, "text/plain", "")
+        .with_header(hyper::header::LOCATION, location)
+}
+
+fn blob(state: &State, request: &Request<Incoming>) -> Reply {
+    let Some(id) = request.uri().path().strip_prefix("/blobs/") else {
+        return Reply::storage_error(StatusCode::NOT_FOUND, "NoSuchKey", "The specified key does not exist.");
+    };
+    if request.headers().contains_key(hyper::header::AUTHORIZATION) {
+        return Reply::storage_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidArgument",
+            "Only one auth mechanism allowed; only the signature query parameters or the \
+             Authorization header should be specified",
+        );
+    }
+    let params = parse_query(request.uri().query().unwrap_or(""));
+    let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let (Some(expires), Some(signature)) = (param("expires"), param("signature")) else {
+        return Reply::storage_error(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            "Query-string authentication requires the signature and expires parameters",
+        );
+    };
+    let expires = expires.parse::<i64>().unwrap_or(i64::MIN);
+    if !state.signer.verify(id, expires, signature) {
+        return Reply::storage_error(
+            StatusCode::FORBIDDEN,
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided.",
+        );
+    }
+    if Timestamp::now().as_second() > expires {
+        return Reply::storage_error(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired");
+    }
+    let dataset = &state.dataset;
+    let config = dataset.config();
+    let file = dataset
+        .file(&config.workspace, id)
+        .or_else(|| dataset.file(&config.org, id));
+    match file {
+        Some(file) => Reply::new(StatusCode::OK, "application/jsonl", dataset.content(file)),
+        None => Reply::storage_error(StatusCode::NOT_FOUND, "NoSuchKey", "The specified key does not exist."),
+    }
+}
+
+/// Splits a query into decoded pairs, reading `+` as a space as form decoding does.
+fn parse_query(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (
+                percent_decode(&k.replace('+', " ")),
+                percent_decode(&v.replace('+', " ")),
+            )
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_decoding_reads_plus_as_space() {
+        let q = parse_query("after=2026-07-16T01%3A00%3A00%2B00%3A00&x=a+b&flag");
+        assert_eq!(q[0], ("after".into(), "2026-07-16T01:00:00+00:00".into()));
+        assert_eq!(q[1], ("x".into(), "a b".into()));
+        assert_eq!(q[2], ("flag".into(), "".into()));
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
+}
