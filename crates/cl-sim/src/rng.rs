@@ -70,6 +70,6 @@ mod tests {
         assert_eq!(a.next_u64(), b.next_u64());
         assert_ne!(Rng::new(7, b"y").next_u64(), Rng::new(7, b"x").next_u64());
         // Pinned: changing the generator changes every dataset users and tests rely on.
-        assert_eq!(Rng::new(1, b"").base32(8), "zuvwaggd");
+        assert_eq!(Rng::new(1, b"").base32(8), "jsotfee4");
     }
 }
