@@ -149,7 +149,10 @@ impl Client {
             })?;
         page::parse(&body).map_err(|why| Error::Protocol {
             context,
-            message: format!("malformed page: {why}; body starts with {}", page::preview(&body)),
+            message: format!(
+                "malformed page: {why}; body starts with {}",
+                page::preview(&body)
+            ),
         })
     }
 
@@ -159,7 +162,9 @@ impl Client {
         let context = format!("downloading {id}");
         let url = format!("{}/logs/{}", self.principal_url(principal), escape(id));
         let mut response = self.api_get(&url, &context)?;
-        let mut current: Uri = url.parse().map_err(|_| Error::Config(format!("bad URL {url}")))?;
+        let mut current: Uri = url
+            .parse()
+            .map_err(|_| Error::Config(format!("bad URL {url}")))?;
         for hop in 0..=MAX_REDIRECTS {
             let status = response.status().as_u16();
             if status == 200 {
@@ -266,7 +271,11 @@ fn redirect_target(response: &Response<Body>, current: &Uri) -> Result<Uri, Stri
     } else if location.starts_with('/') {
         format!("{origin}{location}")
     } else {
-        let dir = current.path().rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        let dir = current
+            .path()
+            .rsplit_once('/')
+            .map(|(d, _)| d)
+            .unwrap_or("");
         format!("{origin}{dir}/{location}")
     };
     absolute
@@ -337,7 +346,10 @@ fn json_message(value: &Value) -> Option<String> {
             let msgs: Vec<String> = items
                 .iter()
                 .map(|item| {
-                    let msg = item.get("msg").and_then(as_text).unwrap_or_else(|| item.to_string());
+                    let msg = item
+                        .get("msg")
+                        .and_then(as_text)
+                        .unwrap_or_else(|| item.to_string());
                     match item.get("loc").and_then(Value::as_array) {
                         Some(loc) => {
                             let loc: Vec<String> = loc
@@ -429,7 +441,10 @@ mod tests {
 
     #[test]
     fn escapes_query_values() {
-        assert_eq!(escape("2026-07-16T01:00:00.1+00:00"), "2026-07-16T01%3A00%3A00.1%2B00%3A00");
+        assert_eq!(
+            escape("2026-07-16T01:00:00.1+00:00"),
+            "2026-07-16T01%3A00%3A00.1%2B00%3A00"
+        );
         assert_eq!(escape("a/b c"), "a%2Fb%20c");
     }
 }

@@ -17,7 +17,9 @@ impl BaseUrl {
         let invalid = |why: &str| Error::Config(format!("invalid base URL {text:?}: {why}"));
         let uri: Uri = text.parse().map_err(|_| invalid("not a URL"))?;
         if uri.scheme().is_none() || uri.host().is_none() {
-            return Err(invalid("it must be absolute, like https://api.chatgpt.com/v1/compliance"));
+            return Err(invalid(
+                "it must be absolute, like https://api.chatgpt.com/v1/compliance",
+            ));
         }
         if uri.query().is_some() {
             return Err(invalid("it must not have a query"));
@@ -45,7 +47,9 @@ pub fn check_policy(uri: &Uri) -> Result<(), String> {
         Some("http") => Err(format!(
             "plain http is allowed only to loopback hosts, not {host}: https is required"
         )),
-        Some(other) => Err(format!("scheme {other:?} is not allowed: https is required")),
+        Some(other) => Err(format!(
+            "scheme {other:?} is not allowed: https is required"
+        )),
         None => Err("the URL is not absolute".to_owned()),
     }
 }
@@ -63,7 +67,12 @@ pub fn redact(uri: &Uri) -> String {
     let authority = uri.authority().map(|a| a.as_str()).unwrap_or("");
     // Drop userinfo, if any, along with the query.
     let authority = authority.rsplit('@').next().unwrap_or(authority);
-    format!("{}://{}{}", uri.scheme_str().unwrap_or("?"), authority, uri.path())
+    format!(
+        "{}://{}{}",
+        uri.scheme_str().unwrap_or("?"),
+        authority,
+        uri.path()
+    )
 }
 
 #[cfg(test)]
@@ -94,7 +103,9 @@ mod tests {
             let err = BaseUrl::parse(bad).unwrap_err();
             assert!(err.is_config(), "{bad}");
         }
-        let err = BaseUrl::parse("http://example.com/").unwrap_err().to_string();
+        let err = BaseUrl::parse("http://example.com/")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("https is required"), "{err}");
     }
 
@@ -106,7 +117,9 @@ mod tests {
 
     #[test]
     fn redact_drops_query_and_userinfo() {
-        let uri: Uri = "https://u:p@blob.example.com/a/b?sig=SECRET&expires=1".parse().unwrap();
+        let uri: Uri = "https://u:p@blob.example.com/a/b?sig=SECRET&expires=1"
+            .parse()
+            .unwrap();
         assert_eq!(redact(&uri), "https://blob.example.com/a/b");
     }
 }

@@ -276,7 +276,10 @@ impl Reader {
             let outcome = match parsed {
                 Err(error) => Outcome::Failed(error),
                 Ok(file) if !seen.insert((file.principal.clone(), file.id.clone())) => {
-                    Outcome::Duplicate { id: file.id, line: number }
+                    Outcome::Duplicate {
+                        id: file.id,
+                        line: number,
+                    }
                 }
                 Ok(file) => {
                     let path = match self.directory_mode.then(|| relative_path(&file)) {
@@ -383,11 +386,19 @@ impl Worker {
             .prefix(&format!(".{}.", file.id))
             .suffix(".part")
             .tempfile_in(parent)
-            .map_err(|e| Error::io(format!("creating a temporary file in {}", parent.display()), e))?;
+            .map_err(|e| {
+                Error::io(
+                    format!("creating a temporary file in {}", parent.display()),
+                    e,
+                )
+            })?;
         let verified = download_verified(&self.client, file, temp.as_file_mut(), &self.cancel)?;
         let writing = || format!("writing {}", path.display());
-        temp.as_file().sync_all().map_err(|e| Error::io(writing(), e))?;
-        temp.persist(path).map_err(|e| Error::io(writing(), e.error))?;
+        temp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io(writing(), e))?;
+        temp.persist(path)
+            .map_err(|e| Error::io(writing(), e.error))?;
         sync_dir(parent).map_err(|e| Error::io(writing(), e))?;
         Ok((path.to_owned(), verified, false))
     }

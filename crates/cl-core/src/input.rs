@@ -57,7 +57,10 @@ fn require_principal(principal: Option<&Principal>) -> Result<Principal, String>
     })
 }
 
-fn from_json(fields: &Map<String, Value>, principal: Option<&Principal>) -> Result<FileRef, String> {
+fn from_json(
+    fields: &Map<String, Value>,
+    principal: Option<&Principal>,
+) -> Result<FileRef, String> {
     let id = match fields.get("id") {
         Some(Value::String(id)) => id.clone(),
         Some(_) => return Err("\"id\" is not a string".to_owned()),
@@ -77,9 +80,9 @@ fn from_json(fields: &Map<String, Value>, principal: Option<&Principal>) -> Resu
     };
     let file_sha256 = match optional_string(fields, "file_sha256")? {
         None => None,
-        Some(hex) => Some(
-            Sha256Digest::from_hex(&hex).ok_or("\"file_sha256\" is not 64 hex digits")?,
-        ),
+        Some(hex) => {
+            Some(Sha256Digest::from_hex(&hex).ok_or("\"file_sha256\" is not 64 hex digits")?)
+        }
     };
     Ok(FileRef {
         id,

@@ -36,14 +36,18 @@ pub fn relative_path(file: &FileRef) -> Result<PathBuf, String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
     if !safe_segment {
-        return Err(format!("event_type {event_type:?} cannot be used as a directory name"));
+        return Err(format!(
+            "event_type {event_type:?} cannot be used as a directory name"
+        ));
     }
     let date = end_time
         .parse::<Timestamp>()
         .map_err(|_| format!("end_time {end_time:?} is not an RFC 3339 time"))?
         .strftime("%Y-%m-%d")
         .to_string();
-    Ok([file.principal.as_str(), event_type, &date, &name].iter().collect())
+    Ok([file.principal.as_str(), event_type, &date, &name]
+        .iter()
+        .collect())
 }
 
 #[cfg(test)]
@@ -70,14 +74,27 @@ mod tests {
             relative_path(&f).unwrap(),
             PathBuf::from("org-a/AUTH_LOG/2026-07-17/eclf_1.jsonl")
         );
-        assert_eq!(relative_path(&file(None, None)).unwrap(), PathBuf::from("eclf_1.jsonl"));
+        assert_eq!(
+            relative_path(&file(None, None)).unwrap(),
+            PathBuf::from("eclf_1.jsonl")
+        );
         assert!(relative_path(&file(Some("../x"), Some("2026-01-01T00:00:00Z"))).is_err());
         assert!(relative_path(&file(Some("A"), Some("soon"))).is_err());
     }
 
     #[test]
     fn ids_stay_inside() {
-        for bad in ["", "..", "a/b", "a\\b", ".hidden", "a..b", "a\u{7}", "a b", &"x".repeat(201)] {
+        for bad in [
+            "",
+            "..",
+            "a/b",
+            "a\\b",
+            ".hidden",
+            "a..b",
+            "a\u{7}",
+            "a b",
+            &"x".repeat(201),
+        ] {
             assert!(validate_id(bad).is_err(), "{bad:?}");
         }
         validate_id("eclf_01J2ABCDEF-xyz.1").unwrap();

@@ -118,8 +118,14 @@ mod tests {
             (br#"{"has_more":false}"#, "`data` is missing"),
             (br#"{"data":{},"has_more":false}"#, "`data` is an object"),
             (br#"{"data":[],"has_more":"no"}"#, "`has_more` is a string"),
-            (br#"{"data":[{"x":1}],"has_more":false,"last_end_time":"t"}"#, "no string `id`"),
-            (br#"{"data":[{"id":"a"}],"has_more":false}"#, "null on a page that lists"),
+            (
+                br#"{"data":[{"x":1}],"has_more":false,"last_end_time":"t"}"#,
+                "no string `id`",
+            ),
+            (
+                br#"{"data":[{"id":"a"}],"has_more":false}"#,
+                "null on a page that lists",
+            ),
         ];
         for (body, want) in cases {
             let err = parse(body).unwrap_err();

@@ -130,8 +130,14 @@ mod tests {
 
     #[test]
     fn cursor_must_move_forward() {
-        assert!(advances("2026-01-01T00:00:00Z", "2026-01-01T00:00:00.000001+00:00"));
-        assert!(!advances("2026-01-01T00:00:00Z", "2026-01-01T00:00:00+00:00"));
+        assert!(advances(
+            "2026-01-01T00:00:00Z",
+            "2026-01-01T00:00:00.000001+00:00"
+        ));
+        assert!(!advances(
+            "2026-01-01T00:00:00Z",
+            "2026-01-01T00:00:00+00:00"
+        ));
         assert!(!advances("2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z"));
         assert!(advances("opaque-1", "opaque-2"));
         assert!(!advances("opaque-1", "opaque-1"));

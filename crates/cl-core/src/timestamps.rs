@@ -1,7 +1,8 @@
 //! Times given on the command line: RFC 3339 instants or ages such as `24h`.
 
 use crate::error::{Error, Result};
-use jiff::{SignedDuration, Timestamp};
+use jiff::SignedDuration;
+pub use jiff::Timestamp;
 
 /// Parses `--after`/`--before`: an RFC 3339 time with an offset, or an age (`90m`, `24h`,
 /// `7d`, `2w`) meaning `now` minus that much. Precision is cut to microseconds, the API's own.
@@ -87,7 +88,15 @@ mod tests {
         assert_eq!(format_time(ts), "2026-01-01T00:00:00Z");
         let ts = parse_time("2026-07-16T01:00:00.123456789+00:00", now()).unwrap();
         assert_eq!(format_time(ts), "2026-07-16T01:00:00.123456Z");
-        for bad in ["2026-01-01T00:00:00", "2026-01-01", "yesterday", "24x", "h", "-5h", ""] {
+        for bad in [
+            "2026-01-01T00:00:00",
+            "2026-01-01",
+            "yesterday",
+            "24x",
+            "h",
+            "-5h",
+            "",
+        ] {
             let err = parse_time(bad, now()).unwrap_err();
             assert!(err.is_config(), "{bad}");
             assert!(err.to_string().contains("hint:"), "{err}");

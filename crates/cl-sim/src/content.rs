@@ -113,7 +113,10 @@ mod tests {
     #[test]
     fn lines_are_json_chronological_and_reach_the_target() {
         let end: Timestamp = "2026-07-16T01:00:00Z".parse().unwrap();
-        let owner = Owner { id: "ws", kind: "workspace" };
+        let owner = Owner {
+            id: "ws",
+            kind: "workspace",
+        };
         let bytes = generate(
             &mut Rng::new(1, b"f"),
             &owner,
@@ -127,7 +130,10 @@ mod tests {
         for line in std::str::from_utf8(&bytes).unwrap().lines() {
             let v: Value = serde_json::from_str(line).unwrap();
             let ts = v["timestamp"].as_str().unwrap().to_owned();
-            assert!(ts >= last && ts.as_str() <= "2026-07-16T01:00:00.000000Z", "{ts}");
+            assert!(
+                ts >= last && ts.as_str() <= "2026-07-16T01:00:00.000000Z",
+                "{ts}"
+            );
             last = ts;
         }
         let text = String::from_utf8(bytes).unwrap();

@@ -203,7 +203,9 @@ impl Dataset {
         }
         let owner = Owner {
             id: &file.principal,
-            kind: self.scope_of(&file.principal).map_or("workspace", Scope::noun),
+            kind: self
+                .scope_of(&file.principal)
+                .map_or("workspace", Scope::noun),
         };
         let mut rng = Rng::new(self.config.seed, file.id.as_bytes());
         let bytes = Bytes::from(content::generate(
@@ -290,7 +292,10 @@ mod tests {
         assert!(fa.windows(2).all(|w| w[0].end_time < w[1].end_time));
         assert_eq!(fa[7].id, fb[7].id);
         assert_eq!(a.digest(&fa[7]), b.digest(&fb[7]));
-        assert_eq!(a.by_id.len(), 20 * (WORKSPACE_TYPES.len() + ORG_TYPES.len()));
+        assert_eq!(
+            a.by_id.len(),
+            20 * (WORKSPACE_TYPES.len() + ORG_TYPES.len())
+        );
         assert!(a.files(&ws, "COSTS").is_empty());
         assert!(a.file(&a.config().org, &fa[0].id).is_none());
     }

@@ -1,9 +1,9 @@
 //! `cl-sim`: run the Compliance Logs Platform simulator on loopback.
 
 use anyhow::{Context, Result, bail};
-use clap::Parser;
 use cl_sim::dataset::{ORG_TYPES, WORKSPACE_TYPES};
 use cl_sim::{SimConfig, start};
+use clap::Parser;
 use jiff::{SignedDuration, Timestamp};
 use std::io::Write;
 use std::net::SocketAddr;

@@ -186,7 +186,12 @@ pub fn handle(state: &State, origin: Origin, request: &Request<Incoming>) -> Rep
             headers: request
                 .headers()
                 .iter()
-                .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into()))
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into(),
+                    )
+                })
                 .collect(),
             status: reply.status.as_u16(),
         };
@@ -207,7 +212,9 @@ fn api(state: &State, request: &Request<Incoming>) -> Reply {
     let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
     let (scope, principal, id) = match segments.as_slice() {
         [scope, principal, "logs"] => (scope, percent_decode(principal), None),
-        [scope, principal, "logs", id] => (scope, percent_decode(principal), Some(percent_decode(id))),
+        [scope, principal, "logs", id] => {
+            (scope, percent_decode(principal), Some(percent_decode(id)))
+        }
         _ => return not_found(),
     };
     if request.method() != Method::GET {
@@ -239,14 +246,24 @@ fn api(state: &State, request: &Request<Incoming>) -> Reply {
         );
     }
     match id {
-        None => list(state, scope, &principal, request.uri().query().unwrap_or("")),
+        None => list(
+            state,
+            scope,
+            &principal,
+            request.uri().query().unwrap_or(""),
+        ),
         Some(id) => download(state, &principal, &id),
     }
 }
 
 fn list(state: &State, scope: Scope, principal: &str, query: &str) -> Reply {
     let params = parse_query(query);
-    let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     let Some(event_type) = param("event_type") else {
         return Reply::invalid("event_type", "field required");
     };
@@ -265,7 +282,10 @@ fn list(state: &State, scope: Scope, principal: &str, query: &str) -> Reply {
         None => DEFAULT_LIMIT,
         Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
         Some(_) => {
-            return Reply::invalid("limit", &format!("limit must be an integer from 1 to {MAX_LIMIT}"));
+            return Reply::invalid(
+                "limit",
+                &format!("limit must be an integer from 1 to {MAX_LIMIT}"),
+            );
         }
     };
     if !scope.event_types().contains(&event_type) {
@@ -334,7 +354,11 @@ fn download(state: &State, principal: &str, id: &str) -> Reply {
 
 fn blob(state: &State, request: &Request<Incoming>) -> Reply {
     let Some(id) = request.uri().path().strip_prefix("/blobs/") else {
-        return Reply::storage_error(StatusCode::NOT_FOUND, "NoSuchKey", "The specified key does not exist.");
+        return Reply::storage_error(
+            StatusCode::NOT_FOUND,
+            "NoSuchKey",
+            "The specified key does not exist.",
+        );
     };
     if request.headers().contains_key(hyper::header::AUTHORIZATION) {
         return Reply::storage_error(
@@ -345,7 +369,12 @@ fn blob(state: &State, request: &Request<Incoming>) -> Reply {
         );
     }
     let params = parse_query(request.uri().query().unwrap_or(""));
-    let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     let (Some(expires), Some(signature)) = (param("expires"), param("signature")) else {
         return Reply::storage_error(
             StatusCode::FORBIDDEN,
@@ -371,7 +400,11 @@ fn blob(state: &State, request: &Request<Incoming>) -> Reply {
         .or_else(|| dataset.file(&config.org, id));
     match file {
         Some(file) => Reply::new(StatusCode::OK, "application/jsonl", dataset.content(file)),
-        None => Reply::storage_error(StatusCode::NOT_FOUND, "NoSuchKey", "The specified key does not exist."),
+        None => Reply::storage_error(
+            StatusCode::NOT_FOUND,
+            "NoSuchKey",
+            "The specified key does not exist.",
+        ),
     }
 }
 

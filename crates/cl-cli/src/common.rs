@@ -1,0 +1,79 @@
+//! Flags both tools take, and turning them into a client configuration.
+
+use crate::report::Verbosity;
+use cl_core::api::ClientConfig;
+use cl_core::endpoint::{BaseUrl, DEFAULT_BASE_URL};
+use cl_core::secret::ApiKey;
+use cl_core::{Error, Result};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The environment variable that holds the API key.
+pub const KEY_ENV: &str = "COMPLIANCE_API_KEY";
+
+/// Connection and output flags shared by both tools.
+#[derive(clap::Args, Debug, Clone)]
+pub struct CommonArgs {
+    /// Read the API key from the first line of FILE instead of $COMPLIANCE_API_KEY.
+    #[arg(long, value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+
+    /// API base URL; plain http:// only to loopback hosts.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "COMPLIANCE_API_BASE",
+        default_value = DEFAULT_BASE_URL
+    )]
+    pub base_url: String,
+
+    /// Seconds to wait for a connection, or for any byte while waiting or reading.
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+
+    /// Print nothing on stderr but errors.
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Also print one line per HTTP request (method, host, path, status).
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+impl CommonArgs {
+    /// The verbosity asked for.
+    pub fn verbosity(&self) -> Verbosity {
+        if self.quiet {
+            Verbosity::Quiet
+        } else if self.verbose {
+            Verbosity::Verbose
+        } else {
+            Verbosity::Normal
+        }
+    }
+
+    /// Finds the key and checks the base URL. `tool` names the User-Agent.
+    pub fn client_config(&self, tool: &str) -> Result<ClientConfig> {
+        Ok(ClientConfig {
+            base: BaseUrl::parse(&self.base_url)?,
+            key: self.key()?,
+            timeout: Duration::from_secs(self.timeout),
+            user_agent: format!("{tool}/{}", env!("CARGO_PKG_VERSION")),
+        })
+    }
+
+    fn key(&self) -> Result<ApiKey> {
+        if let Some(file) = &self.api_key_file {
+            return ApiKey::from_file(file);
+        }
+        match std::env::var(KEY_ENV) {
+            Ok(key) => ApiKey::new(&key, KEY_ENV),
+            Err(std::env::VarError::NotPresent) => Err(Error::Config(format!(
+                "no API key: set {KEY_ENV} or give --api-key-file FILE"
+            ))),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                Err(Error::Config(format!("{KEY_ENV} is not valid UTF-8")))
+            }
+        }
+    }
+}

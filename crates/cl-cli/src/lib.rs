@@ -1,0 +1,6 @@
+//! What `cl-list` and `cl-fetch` share as command-line tools: the common flags, how the key
+//! and base URL are found, how progress and errors reach stderr, and the exit codes.
+
+pub mod common;
+pub mod exit;
+pub mod report;
