@@ -1,6 +1,10 @@
 //! One page of a listing, parsed strictly where we rely on it and loosely everywhere else.
 
-use serde_json::{Map, Value};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::Value;
+use serde_json::value::RawValue;
+use std::collections::HashMap;
+use std::fmt;
 
 /// A listing page: `{"data": [...], "has_more": bool, "last_end_time": TS|null}`.
 #[derive(Debug)]
@@ -13,50 +17,131 @@ pub struct Page {
     pub last_end_time: Option<String>,
 }
 
-/// One file of a listing: its id, and every field as the API sent it.
+/// One file of a listing: its id, and every field exactly as the API wrote it.
 #[derive(Debug)]
 pub struct ListedFile {
     /// The file id.
     pub id: String,
-    /// All fields, unknown ones included, in the API's order.
-    pub fields: Map<String, Value>,
+    /// Field names and their raw JSON text, unknown fields included, in the API's order.
+    pub fields: Vec<(String, Box<RawValue>)>,
+}
+
+impl ListedFile {
+    /// The file as one line of JSON (no newline): the API's fields as it wrote them, less any
+    /// whitespace between tokens, then `extra` fields, which replace API fields of the same name.
+    pub fn to_json_line(&self, extra: &[(&str, &Value)]) -> String {
+        let mut out = String::with_capacity(512);
+        out.push('{');
+        let api = self
+            .fields
+            .iter()
+            .filter(|(name, _)| !extra.iter().any(|(e, _)| e == name))
+            .map(|(name, raw)| (name.as_str(), compact(raw.get())));
+        let added = extra.iter().map(|(name, value)| (*name, value.to_string()));
+        for (i, (name, value)) in api.chain(added).enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&Value::from(name).to_string());
+            out.push(':');
+            out.push_str(&value);
+        }
+        out.push('}');
+        out
+    }
+}
+
+/// Drops whitespace outside strings, so a pretty-printed value fits on one line unchanged.
+fn compact(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in raw.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A JSON object kept as raw field texts, in order.
+struct RawObject(Vec<(String, Box<RawValue>)>);
+
+impl<'de> Deserialize<'de> for RawObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = RawObject;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawObject, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(field) = map.next_entry::<String, Box<RawValue>>()? {
+                    fields.push(field);
+                }
+                Ok(RawObject(fields))
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
 }
 
 /// Parses a page body. The error says what was wrong, for a message that also quotes the body.
 pub fn parse(body: &[u8]) -> Result<Page, String> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON ({e})"))?;
-    let Value::Object(mut top) = value else {
-        return Err(format!("expected a JSON object, got {}", kind(&value)));
+    let mut top: HashMap<String, Box<RawValue>> = match serde_json::from_slice(body) {
+        Ok(top) => top,
+        Err(e) => {
+            return Err(match serde_json::from_slice::<Value>(body) {
+                Ok(other) => format!("expected a JSON object, got {}", kind(&other)),
+                Err(_) => format!("not JSON ({e})"),
+            });
+        }
     };
+    let value = |raw: &RawValue| serde_json::from_str::<Value>(raw.get()).unwrap_or(Value::Null);
     let data = match top.remove("data") {
-        Some(Value::Array(items)) => items,
-        Some(other) => return Err(format!("`data` is {}, not an array", kind(&other))),
+        Some(raw) => match serde_json::from_str::<Vec<Box<RawValue>>>(raw.get()) {
+            Ok(items) => items,
+            Err(_) => return Err(format!("`data` is {}, not an array", kind(&value(&raw)))),
+        },
         None => return Err("`data` is missing".to_owned()),
     };
-    let has_more = match top.get("has_more") {
-        Some(Value::Bool(b)) => *b,
-        Some(other) => return Err(format!("`has_more` is {}, not a boolean", kind(other))),
+    let has_more = match top.get("has_more").map(|raw| value(raw)) {
+        Some(Value::Bool(b)) => b,
+        Some(other) => return Err(format!("`has_more` is {}, not a boolean", kind(&other))),
         None => return Err("`has_more` is missing".to_owned()),
     };
-    let last_end_time = match top.get("last_end_time") {
-        Some(Value::String(s)) => Some(s.clone()),
+    let last_end_time = match top.get("last_end_time").map(|raw| value(raw)) {
+        Some(Value::String(s)) => Some(s),
         Some(Value::Null) | None => None,
-        Some(other) => return Err(format!("`last_end_time` is {}, not a string", kind(other))),
+        Some(other) => return Err(format!("`last_end_time` is {}, not a string", kind(&other))),
     };
     let files = data
-        .into_iter()
+        .iter()
         .enumerate()
-        .map(|(i, item)| match item {
-            Value::Object(fields) => match fields.get("id") {
-                Some(Value::String(id)) if !id.is_empty() => Ok(ListedFile {
-                    id: id.clone(),
-                    fields,
-                }),
-                _ => Err(format!("`data[{i}]` has no string `id`")),
-            },
-            other => Err(format!("`data[{i}]` is {}, not an object", kind(&other))),
+        .map(|(i, item)| {
+            let RawObject(fields) = serde_json::from_str(item.get())
+                .map_err(|_| format!("`data[{i}]` is {}, not an object", kind(&value(item))))?;
+            let id = fields
+                .iter()
+                .find(|(name, _)| name == "id")
+                .and_then(|(_, raw)| serde_json::from_str::<String>(raw.get()).ok())
+                .filter(|id| !id.is_empty())
+                .ok_or_else(|| format!("`data[{i}]` has no string `id`"))?;
+            Ok(ListedFile { id, fields })
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, String>>()?;
     if !files.is_empty() && last_end_time.is_none() {
         return Err("`last_end_time` is null on a page that lists files".to_owned());
     }
@@ -92,15 +177,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keeps_unknown_fields_in_order_and_numbers_exact() {
-        let body = br#"{"data":[{"zeta":1.10,"id":"eclf_1","file_size":12,"new":{"x":[1]}}],
+    fn keeps_every_field_as_written_in_order() {
+        let body = br#"{"data":[{"zeta":1.10,"id":"eclf_1","file_size":1e3,
+                        "new":{"x":[1, "a b\"\n"]},"cursor":"api's"}],
                         "has_more":true,"last_end_time":"2026-07-16T01:00:00.123456+00:00"}"#;
         let page = parse(body).unwrap();
         assert!(page.has_more);
         assert_eq!(page.files[0].id, "eclf_1");
+        let cursor = Value::from("c");
         assert_eq!(
-            serde_json::to_string(&page.files[0].fields).unwrap(),
-            r#"{"zeta":1.10,"id":"eclf_1","file_size":12,"new":{"x":[1]}}"#
+            page.files[0].to_json_line(&[("principal", &Value::from("p")), ("cursor", &cursor)]),
+            r#"{"zeta":1.10,"id":"eclf_1","file_size":1e3,"new":{"x":[1,"a b\"\n"]},"principal":"p","cursor":"c"}"#
         );
     }
 

@@ -107,12 +107,15 @@ fn run(args: Args) -> Result<()> {
         );
         for page in pager.by_ref() {
             let page = page?;
-            let cursor = page.last_end_time.map_or(Value::Null, Value::String);
-            for file in page.files {
-                let mut fields = file.fields;
-                fields.insert("principal".into(), Value::String(principal.to_string()));
-                fields.insert("cursor".into(), cursor.clone());
-                serde_json::to_writer(&mut out, &fields)?;
+            let cursor = page
+                .last_end_time
+                .clone()
+                .map_or(Value::Null, Value::String);
+            let principal_value = Value::String(principal.to_string());
+            for file in &page.files {
+                let line =
+                    file.to_json_line(&[("principal", &principal_value), ("cursor", &cursor)]);
+                out.write_all(line.as_bytes())?;
                 out.write_all(b"\n")?;
             }
             // Each page reaches the next tool at once, so downloads start while listing goes on.

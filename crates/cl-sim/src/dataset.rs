@@ -43,6 +43,8 @@ pub struct DatasetConfig {
     pub workspace: String,
     /// The organization id served.
     pub org: String,
+    /// Every Nth file of a type lacks its final newline (0: none does).
+    pub unterminated_every: u32,
 }
 
 impl DatasetConfig {
@@ -63,6 +65,7 @@ impl DatasetConfig {
             interval,
             workspace: rng.uuid(),
             org: format!("org-{}", rng.base32(24)),
+            unterminated_every: 0,
         }
     }
 }
@@ -122,6 +125,8 @@ pub struct FileMeta {
     target: u64,
     /// The span the file's events cover.
     span: SignedDuration,
+    /// Whether the last line lacks its newline.
+    unterminated: bool,
 }
 
 /// Every file of the tenant, and their contents on demand.
@@ -208,14 +213,18 @@ impl Dataset {
                 .map_or("workspace", Scope::noun),
         };
         let mut rng = Rng::new(self.config.seed, file.id.as_bytes());
-        let bytes = Bytes::from(content::generate(
+        let mut generated = content::generate(
             &mut rng,
             &owner,
             &file.event_type,
             file.end_time,
             file.span,
             file.target,
-        ));
+        );
+        if file.unterminated {
+            generated.pop();
+        }
+        let bytes = Bytes::from(generated);
         let mut cache = self.lock();
         if cache.bytes + bytes.len() > CACHE_LIMIT {
             cache.content.clear();
@@ -251,7 +260,9 @@ fn file_meta(config: &DatasetConfig, principal: &str, event_type: &str, i: u32) 
     let mut rng = Rng::new(config.seed, salt.as_bytes());
     let interval_us = config.interval.as_micros().max(2) as u64;
     let jitter = SignedDuration::from_micros(rng.below(interval_us / 2) as i64);
-    let end_time = config.start + config.interval * i as i32 + jitter;
+    let exact = config.start + config.interval * i as i32 + jitter;
+    // The API's times carry microseconds; a finer end_time would not match its own text.
+    let end_time = Timestamp::from_microsecond(exact.as_microsecond()).unwrap_or(exact);
     let id = format!("eclf_{}", rng.base32(26));
     let target = config.file_size / 2 + rng.below(config.file_size.max(1));
     FileMeta {
@@ -266,6 +277,7 @@ fn file_meta(config: &DatasetConfig, principal: &str, event_type: &str, i: u32) 
         end_time,
         target: target.max(1),
         span: config.interval,
+        unterminated: config.unterminated_every > 0 && (i + 1) % config.unterminated_every == 0,
     }
 }
 

@@ -69,8 +69,12 @@ impl SimConfig {
 pub struct FileInfo {
     /// File id.
     pub id: String,
+    /// Its event type.
+    pub event_type: String,
     /// `end_time` as listed.
     pub end_time: String,
+    /// `file_name` as listed.
+    pub file_name: String,
     /// Size in bytes.
     pub size: u64,
     /// Hex SHA-256.
@@ -196,7 +200,9 @@ impl RunningSim {
                 let (size, sha256) = dataset.digest(f);
                 FileInfo {
                     id: f.id.clone(),
+                    event_type: f.event_type.clone(),
                     end_time: f.end_time_text.clone(),
+                    file_name: f.file_name.clone(),
                     size,
                     sha256,
                 }

@@ -32,6 +32,9 @@ struct Args {
     /// Time between files of one event type, in seconds.
     #[arg(long, default_value_t = 300)]
     interval: u64,
+    /// Every Nth file of a type lacks its final newline (0: none).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    unterminated_every: u32,
     /// The API key accepted.
     #[arg(long, default_value = cl_sim::DEFAULT_KEY)]
     key: String,
@@ -66,6 +69,7 @@ fn main() -> Result<()> {
     config.dataset.files_per_type = args.files;
     config.dataset.file_size = args.file_size;
     config.dataset.interval = SignedDuration::from_secs(args.interval as i64);
+    config.dataset.unterminated_every = args.unterminated_every;
     if let Some(start) = args.start {
         config.dataset.start = start;
     } else {

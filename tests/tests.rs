@@ -1,0 +1,8 @@
+//! End-to-end tests: the built binaries against a real simulator on loopback, as a shell
+//! user would run them.
+
+mod compose;
+mod errors;
+mod fetch;
+mod list;
+mod util;

@@ -1,0 +1,397 @@
+//! The harness: a simulator per test, the built binaries, and commands run as a shell user
+//! would run them, with exact output checks and readable failures.
+
+#![allow(dead_code)]
+
+use cl_sim::{FileInfo, RunningSim, SimConfig};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The directory holding the workspace's binaries: the test executable lives in its `deps/`.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
+    for name in ["cl-list", "cl-fetch", "cl-sim"] {
+        assert!(
+            dir.join(name).exists(),
+            "{name} is not built in {}: run `cargo build --workspace --bins` first (scripts/test does)",
+            dir.display()
+        );
+    }
+    dir.to_owned()
+}
+
+/// A fixed start so listings and bytes are the same on every run.
+pub const START: &str = "2026-07-16T00:00:00Z";
+/// An `--after` before every file.
+pub const BEFORE_ALL: &str = "2026-07-01T00:00:00Z";
+
+/// A running simulator with the test's own data.
+pub struct Sim {
+    inner: RunningSim,
+}
+
+impl Sim {
+    /// 7 files per type of about 600 bytes, every third without a final newline.
+    pub fn start() -> Sim {
+        Sim::with(|_| {})
+    }
+
+    /// Like [`Sim::start`], with changes to the configuration.
+    pub fn with(change: impl FnOnce(&mut SimConfig)) -> Sim {
+        let mut config = SimConfig::new(7);
+        config.dataset.start = START.parse().unwrap();
+        config.dataset.files_per_type = 7;
+        config.dataset.file_size = 600;
+        config.dataset.unterminated_every = 3;
+        config.record = true;
+        change(&mut config);
+        Sim {
+            inner: cl_sim::start(config).expect("start the simulator"),
+        }
+    }
+
+    pub fn ws(&self) -> &str {
+        self.inner.workspace()
+    }
+
+    pub fn org(&self) -> &str {
+        self.inner.org()
+    }
+
+    pub fn key(&self) -> &str {
+        self.inner.key()
+    }
+
+    pub fn base_url(&self) -> &str {
+        self.inner.base_url()
+    }
+
+    pub fn files(&self, principal: &str, event_type: &str) -> Vec<FileInfo> {
+        self.inner.files(principal, event_type)
+    }
+
+    pub fn content(&self, id: &str) -> Vec<u8> {
+        self.inner.content(id).expect("a file the simulator serves")
+    }
+
+    pub fn requests(&self) -> Vec<cl_sim::server::Recorded> {
+        self.inner.requests()
+    }
+
+    /// A tool's command with the simulator's base URL and key in its environment, and no
+    /// principal.
+    pub fn cmd(&self, tool: &str) -> TestCommand {
+        let mut cmd = TestCommand::new(bin_dir().join(tool));
+        cmd.env("COMPLIANCE_API_BASE", self.base_url())
+            .env("COMPLIANCE_API_KEY", self.key());
+        cmd
+    }
+
+    /// A bash script with the tools on PATH and the simulator's environment, `$P` the workspace.
+    pub fn sh(&self, script: &str) -> TestCommand {
+        let mut cmd = sh(script);
+        cmd.env("COMPLIANCE_API_BASE", self.base_url())
+            .env("COMPLIANCE_API_KEY", self.key())
+            .env("P", self.ws());
+        cmd
+    }
+
+    /// What cl-list must print for `files` listed with page size `limit`.
+    pub fn listing(&self, principal: &str, files: &[FileInfo], limit: usize) -> String {
+        let mut out = String::new();
+        for page in files.chunks(limit) {
+            let cursor = &page.last().unwrap().end_time;
+            for f in page {
+                out.push_str(&format!(
+                    "{{\"id\":\"{}\",\"event_type\":\"{}\",\"end_time\":\"{}\",\"file_name\":\"{}\",\
+                     \"file_size\":{},\"file_sha256\":\"{}\",\"principal\":\"{principal}\",\
+                     \"cursor\":\"{cursor}\"}}\n",
+                    f.id, f.event_type, f.end_time, f.file_name, f.size, f.sha256
+                ));
+            }
+        }
+        out
+    }
+
+    /// What cl-fetch must print on stdout for these ids: each file, newline-terminated.
+    pub fn stream<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
+        let mut out = Vec::new();
+        for id in ids {
+            let bytes = self.content(id);
+            let terminated = bytes.is_empty() || bytes.ends_with(b"\n");
+            out.extend_from_slice(&bytes);
+            if !terminated {
+                out.push(b'\n');
+            }
+        }
+        out
+    }
+}
+
+/// A bash script with the tools first on PATH.
+pub fn sh(script: &str) -> TestCommand {
+    let mut cmd = TestCommand::new(PathBuf::from("bash"));
+    let path = format!(
+        "{}:{}",
+        bin_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    cmd.arg("-c")
+        .arg(format!("set -euo pipefail\n{script}"))
+        .env("PATH", path);
+    cmd
+}
+
+/// A command under test, with its environment cleared of the tools' variables.
+pub struct TestCommand {
+    cmd: Command,
+    stdin: Option<Vec<u8>>,
+    shown: String,
+}
+
+impl TestCommand {
+    pub fn new(program: PathBuf) -> Self {
+        let mut cmd = Command::new(&program);
+        for var in [
+            "COMPLIANCE_API_KEY",
+            "COMPLIANCE_API_BASE",
+            "COMPLIANCE_PRINCIPAL",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "HTTP_PROXY",
+            "http_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ] {
+            cmd.env_remove(var);
+        }
+        let shown = program.file_name().unwrap().to_string_lossy().into_owned();
+        TestCommand {
+            cmd,
+            stdin: None,
+            shown,
+        }
+    }
+
+    pub fn arg(&mut self, arg: impl AsRef<std::ffi::OsStr>) -> &mut Self {
+        self.shown.push(' ');
+        self.shown.push_str(&arg.as_ref().to_string_lossy());
+        self.cmd.arg(arg);
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(
+        &mut self,
+        args: I,
+    ) -> &mut Self {
+        for a in args {
+            self.arg(a);
+        }
+        self
+    }
+
+    pub fn env(&mut self, k: &str, v: impl AsRef<std::ffi::OsStr>) -> &mut Self {
+        self.cmd.env(k, v);
+        self
+    }
+
+    pub fn env_remove(&mut self, k: &str) -> &mut Self {
+        self.cmd.env_remove(k);
+        self
+    }
+
+    pub fn current_dir(&mut self, dir: &Path) -> &mut Self {
+        self.cmd.current_dir(dir);
+        self
+    }
+
+    pub fn stdin(&mut self, input: impl Into<Vec<u8>>) -> &mut Self {
+        self.stdin = Some(input.into());
+        self
+    }
+
+    /// Runs it to the end.
+    pub fn output(&mut self) -> Output {
+        self.cmd
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = self
+            .cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", self.shown));
+        if let Some(input) = self.stdin.clone() {
+            let mut pipe = child.stdin.take().unwrap();
+            std::thread::spawn(move || {
+                let _ = pipe.write_all(&input);
+            });
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs it, checks it succeeded, and returns stdout.
+    pub fn stdout(&mut self) -> String {
+        let out = self.assert_exit(0);
+        String::from_utf8(out.stdout).expect("stdout is UTF-8")
+    }
+
+    /// Runs it and checks its exit code; shows everything when it differs.
+    pub fn assert_exit(&mut self, code: i32) -> Output {
+        let out = self.output();
+        if out.status.code() != Some(code) {
+            panic!(
+                "\n`{}` exited with {:?}, expected {code}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                self.shown,
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        out
+    }
+}
+
+/// stderr as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Compares long texts line by line, so a failure shows the first line that differs.
+#[track_caller]
+pub fn assert_lines(got: &str, want: &str) {
+    if got == want {
+        return;
+    }
+    for (i, (g, w)) in got.lines().zip(want.lines()).enumerate() {
+        assert_eq!(g, w, "line {} differs", i + 1);
+    }
+    assert_eq!(
+        got.lines().count(),
+        want.lines().count(),
+        "line counts differ"
+    );
+    assert_eq!(got, want, "texts differ in line endings");
+}
+
+/// Asserts two byte streams are equal without dumping megabytes on failure.
+#[track_caller]
+pub fn assert_bytes(got: &[u8], want: &[u8]) {
+    if got != want {
+        let at = got
+            .iter()
+            .zip(want)
+            .position(|(a, b)| a != b)
+            .unwrap_or(got.len().min(want.len()));
+        let show = |b: &[u8]| {
+            String::from_utf8_lossy(&b[at.saturating_sub(40)..(at + 40).min(b.len())]).into_owned()
+        };
+        panic!(
+            "streams differ at byte {at} (got {} bytes, want {})\n got: {:?}\nwant: {:?}",
+            got.len(),
+            want.len(),
+            show(got),
+            show(want)
+        );
+    }
+}
+
+/// Replaces `(123 ms)` with `(N ms)` so timing does not break exact comparisons.
+pub fn normalize_ms(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(" ms)") {
+        let head = &rest[..i];
+        let digits = head.len() - head.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+        if digits > 0 && head[..head.len() - digits].ends_with('(') {
+            out.push_str(&head[..head.len() - digits]);
+            out.push('N');
+        } else {
+            out.push_str(head);
+        }
+        out.push_str(" ms)");
+        rest = &rest[i + 4..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Every file below `dir`, relative, sorted.
+pub fn tree(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(base, &path, out);
+            } else {
+                out.push(
+                    path.strip_prefix(base)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// A server on loopback that answers every request with the same canned bytes, then closes
+/// the connection: for answers no well-behaved server gives.
+pub struct Canned {
+    pub addr: SocketAddr,
+    pub hits: Arc<AtomicUsize>,
+}
+
+impl Canned {
+    pub fn start(response: impl Into<Vec<u8>>) -> Canned {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let response = response.into();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                counter.fetch_add(1, Ordering::SeqCst);
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = stream.write_all(&response);
+            }
+        });
+        Canned { addr, hits }
+    }
+
+    /// A base URL on this server.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1/compliance", self.addr)
+    }
+
+    /// A tool's command pointed at this server, with some key.
+    pub fn cmd(&self, tool: &str) -> TestCommand {
+        let mut cmd = TestCommand::new(bin_dir().join(tool));
+        cmd.env("COMPLIANCE_API_KEY", "k")
+            .env("COMPLIANCE_API_BASE", self.base_url());
+        cmd
+    }
+}
