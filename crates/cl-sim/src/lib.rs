@@ -120,14 +120,19 @@ pub fn start(config: SimConfig) -> io::Result<RunningSim> {
         .thread_name("cl-sim")
         .enable_all()
         .build()?;
+    let (api, blob) = {
+        let _inside = runtime.enter();
+        (
+            tokio::net::TcpListener::from_std(api)?,
+            tokio::net::TcpListener::from_std(blob)?,
+        )
+    };
     let (shutdown, stopped) = oneshot::channel();
     let serving = state.clone();
     let thread = std::thread::Builder::new()
         .name("cl-sim".into())
         .spawn(move || {
             runtime.block_on(async move {
-                let api = tokio::net::TcpListener::from_std(api).expect("inside a runtime");
-                let blob = tokio::net::TcpListener::from_std(blob).expect("inside a runtime");
                 tokio::select! {
                     _ = accept(api, Origin::Api, serving.clone()) => {}
                     _ = accept(blob, Origin::Blob, serving) => {}
