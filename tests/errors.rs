@@ -26,7 +26,7 @@ fn a_wrong_key_is_a_runtime_failure_quoting_the_server() {
         stderr(&out),
         format!(
             "cl-fetch: downloading {id}: HTTP 401: {BAD_KEY}\n\
-             cl-fetch: delivered 0 files (0 B): 0 downloaded, 0 already there; 1 FAILED\n"
+             cl-fetch: delivered 0 files (0 B): 0 downloaded, 0 already delivered; 1 FAILED\n"
         )
     );
 }
@@ -284,7 +284,7 @@ fn bad_input_lines_are_reported_by_number_and_every_good_line_is_delivered() {
         "cl-fetch: line 7: the JSON object has no \"id\" field"
     );
     assert!(
-        lines[4].ends_with("3 downloaded, 0 already there; 4 FAILED"),
+        lines[4].ends_with("3 downloaded, 0 already delivered; 4 FAILED"),
         "{err}"
     );
 }
@@ -318,7 +318,16 @@ fn malformed_pages_and_stuck_cursors_fail_with_what_was_wrong() {
     );
     let out = html
         .cmd("cl-list")
-        .args(["ws-1", "-q", "-e", "AUTH_LOG", "--after", BEFORE_ALL])
+        .args([
+            "ws-1",
+            "-q",
+            "--retries",
+            "0",
+            "-e",
+            "AUTH_LOG",
+            "--after",
+            BEFORE_ALL,
+        ])
         .assert_exit(1);
     let err = stderr(&out);
     assert!(

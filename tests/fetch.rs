@@ -100,7 +100,7 @@ fn progress_per_file_and_a_summary() {
     };
     let want = format!(
         "cl-fetch: fetched {} ({})\ncl-fetch: fetched {} ({})\n\
-         cl-fetch: delivered 2 files ({}): 2 downloaded, 0 already there\n",
+         cl-fetch: delivered 2 files ({}): 2 downloaded, 0 already delivered\n",
         files[0].id,
         kib(files[0].size),
         files[1].id,
@@ -160,7 +160,7 @@ fn the_listing_size_and_digest_are_checked_before_a_byte_is_written() {
     );
     let out = sim
         .cmd("cl-fetch")
-        .arg("-q")
+        .args(["-q", "--retries", "0"])
         .stdin(tampered.join("\n"))
         .assert_exit(1);
     let delivered = [0, 2, 4, 5, 6].map(|i| files[i].id.as_str());
@@ -170,7 +170,7 @@ fn the_listing_size_and_digest_are_checked_before_a_byte_is_written() {
         &format!(
             "cl-fetch: downloading {}: sha256 mismatch: the listing says {}, got {}\n\
              cl-fetch: downloading {}: size mismatch: the listing says {} bytes, got {}\n\
-             cl-fetch: delivered 5 files ({:.1} KiB): 5 downloaded, 0 already there; 2 FAILED\n",
+             cl-fetch: delivered 5 files ({:.1} KiB): 5 downloaded, 0 already delivered; 2 FAILED\n",
             files[1].id,
             "0".repeat(64),
             files[1].sha256,
@@ -193,7 +193,7 @@ fn a_body_shorter_than_its_content_length_is_never_delivered() {
     );
     let out = canned
         .cmd("cl-fetch")
-        .args(["--principal", "ws-1", "-q", "eclf_x"])
+        .args(["--principal", "ws-1", "-q", "--retries", "0", "eclf_x"])
         .assert_exit(1);
     assert_eq!(out.stdout, b"");
     let err = stderr(&out);
@@ -367,7 +367,7 @@ fn repeated_ids_are_delivered_once() {
         "{err}"
     );
     assert!(
-        err.ends_with("2 downloaded, 0 already there, 1 repeated\n"),
+        err.ends_with("2 downloaded, 0 already delivered, 1 repeated\n"),
         "{err}"
     );
 }

@@ -3,9 +3,12 @@
 use crate::report::Verbosity;
 use cl_core::api::ClientConfig;
 use cl_core::endpoint::{BaseUrl, DEFAULT_BASE_URL};
+use cl_core::retry::RetryPolicy;
 use cl_core::secret::ApiKey;
 use cl_core::{Error, Result};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 /// The environment variable that holds the API key.
@@ -31,6 +34,14 @@ pub struct CommonArgs {
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout: u64,
 
+    /// Retries after a transient failure (429, 5xx, timeout, reset, short or corrupt body).
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub retries: u32,
+
+    /// Longest wait before any one retry, in seconds; a longer Retry-After ends the retries.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub max_wait: u64,
+
     /// Print nothing on stderr but errors.
     #[arg(short, long, conflicts_with = "verbose")]
     pub quiet: bool,
@@ -52,13 +63,20 @@ impl CommonArgs {
         }
     }
 
-    /// Finds the key and checks the base URL. `tool` names the User-Agent.
-    pub fn client_config(&self, tool: &str) -> Result<ClientConfig> {
+    /// Finds the key and checks the base URL. `tool` names the User-Agent; `cancel` is the
+    /// flag that stops the client's work (see [`crate::signals::install`]).
+    pub fn client_config(&self, tool: &str, cancel: Arc<AtomicBool>) -> Result<ClientConfig> {
         Ok(ClientConfig {
             base: BaseUrl::parse(&self.base_url)?,
             key: self.key()?,
             timeout: Duration::from_secs(self.timeout),
             user_agent: format!("{tool}/{}", env!("CARGO_PKG_VERSION")),
+            retry: RetryPolicy {
+                retries: self.retries,
+                max_wait: Duration::from_secs(self.max_wait),
+                ..RetryPolicy::default()
+            },
+            cancel,
         })
     }
 

@@ -8,7 +8,7 @@ pub const SUCCESS: u8 = 0;
 pub const FAILURE: u8 = 1;
 /// A usage or configuration error: bad flag, missing key, bad timestamp.
 pub const USAGE: u8 = 2;
-/// Stopped by SIGINT.
+/// Stopped by SIGINT (SIGTERM gives 143: see [`crate::signals::exit_code`]).
 pub const INTERRUPTED: u8 = 130;
 
 /// Reports `error` on stderr as `TOOL: message` and picks its exit code. A closed stdout
@@ -20,7 +20,7 @@ pub fn fail(tool: &str, error: &anyhow::Error) -> ExitCode {
     }
     let code = match core {
         Some(e) if e.is_config() => USAGE,
-        Some(cl_core::Error::Interrupted) => INTERRUPTED,
+        Some(cl_core::Error::Interrupted) => crate::signals::exit_code(),
         _ => FAILURE,
     };
     crate::report::error_line(tool, &format!("{error:#}"));

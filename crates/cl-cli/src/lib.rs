@@ -4,3 +4,4 @@
 pub mod common;
 pub mod exit;
 pub mod report;
+pub mod signals;

@@ -58,7 +58,11 @@ impl Observer for Reporter {
                 plural(files as u64, "file")
             )),
             Event::Delivered { id, bytes, skipped } => {
-                let what = if skipped { "already there" } else { "fetched" };
+                let what = if skipped {
+                    "already delivered"
+                } else {
+                    "fetched"
+                };
                 self.info(&format!("{what} {id} ({})", human_bytes(bytes)));
             }
             Event::Duplicate { id, line } => {
@@ -67,6 +71,15 @@ impl Observer for Reporter {
                 ));
             }
             Event::Failed { error } => error_line(self.tool, &error.to_string()),
+            Event::Retry {
+                error,
+                attempt,
+                retries,
+                wait,
+            } => self.info(&format!(
+                "{error}; retry {attempt} of {retries} in {:.1} s",
+                wait.as_secs_f64()
+            )),
             Event::Request { .. } => {}
         }
     }

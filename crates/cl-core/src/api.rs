@@ -5,11 +5,13 @@ use crate::error::{Error, Result};
 use crate::observe::{Event, Observer};
 use crate::page::{self, Page};
 use crate::principal::Principal;
+use crate::retry::{Decision, Pause, RetryPolicy, parse_retry_after};
 use crate::secret::ApiKey;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 use std::io::{self, Read};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 use ureq::http::{Response, Uri, header};
 use ureq::{Agent, Body, BodyReader};
@@ -39,6 +41,10 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// The `User-Agent` header, e.g. `cl-fetch/0.1.0`.
     pub user_agent: String,
+    /// How failed requests are retried.
+    pub retry: RetryPolicy,
+    /// Set to stop: waits end early and no new request starts.
+    pub cancel: Arc<AtomicBool>,
 }
 
 /// One listing request.
@@ -69,6 +75,10 @@ pub struct Client {
     base: BaseUrl,
     key: ApiKey,
     observer: Arc<dyn Observer>,
+    timeout: Duration,
+    retry: RetryPolicy,
+    cancel: Arc<AtomicBool>,
+    pause: Pause,
 }
 
 /// An open download: the file's bytes as they arrive.
@@ -105,7 +115,55 @@ impl Client {
             base: config.base,
             key: config.key,
             observer,
+            timeout: config.timeout,
+            retry: config.retry,
+            cancel: config.cancel,
+            pause: Pause::default(),
         }
+    }
+
+    /// The flag that stops this client's work.
+    pub fn cancel_flag(&self) -> &Arc<AtomicBool> {
+        &self.cancel
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or the retries run out. Each retry
+    /// is reported to the observer. A 429 or 503 from the API pauses every worker's API
+    /// requests for the wait, not only this one's.
+    pub fn retrying<T>(&self, mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
+        for n in 1.. {
+            let error = match attempt() {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            let wait = match self.retry.decide(&error, n) {
+                Decision::RetryAfter(wait) => wait,
+                Decision::GiveUp => return Err(explain_give_up(error, &self.retry)),
+            };
+            if let Error::Http {
+                status: 429 | 503,
+                from_blob: false,
+                ..
+            } = error
+            {
+                self.pause.hold(wait);
+            }
+            self.observer.event(&Event::Retry {
+                error: &error,
+                attempt: n,
+                retries: self.retry.retries,
+                wait,
+            });
+            if !crate::retry::sleep(wait, &self.cancel) {
+                return Err(Error::Interrupted);
+            }
+        }
+        unreachable!("the loop only ends by returning")
+    }
+
+    /// Describes a transport error, naming the timeout when that is what happened.
+    pub(crate) fn describe(&self, error: ureq::Error) -> String {
+        describe(error, self.timeout)
     }
 
     fn principal_url(&self, principal: &Principal) -> String {
@@ -133,7 +191,7 @@ impl Client {
         let mut response = self.api_get(&url, &context)?;
         let status = response.status().as_u16();
         if status != 200 {
-            return Err(http_error(context, &mut response));
+            return Err(http_error(context, &mut response, false));
         }
         let body = response
             .body_mut()
@@ -145,14 +203,11 @@ impl Client {
                     context: context.clone(),
                     message: format!("the page is larger than {} MiB", MAX_PAGE_BYTES >> 20),
                 },
-                e => transport(&context, e),
+                e => self.transport(&context, e),
             })?;
-        page::parse(&body).map_err(|why| Error::Protocol {
+        page::parse(&body).map_err(|why| Error::MalformedPage {
             context,
-            message: format!(
-                "malformed page: {why}; body starts with {}",
-                page::preview(&body)
-            ),
+            message: format!("{why}; body starts with {}", page::preview(&body)),
         })
     }
 
@@ -175,7 +230,7 @@ impl Client {
                     0 => context,
                     _ => format!("{context} from {}", current.host().unwrap_or("?")),
                 };
-                return Err(http_error(context, &mut response));
+                return Err(http_error(context, &mut response, hop > 0));
             }
             let next = redirect_target(&response, &current).map_err(|why| Error::Protocol {
                 context: context.clone(),
@@ -196,6 +251,9 @@ impl Client {
     }
 
     fn api_get(&self, url: &str, context: &str) -> Result<Response<Body>> {
+        if !self.pause.wait(&self.cancel) {
+            return Err(Error::Interrupted);
+        }
         let request = self
             .agent
             .get(url)
@@ -226,7 +284,14 @@ impl Client {
             status: result.as_ref().ok().map(|r| r.status().as_u16()),
             elapsed: start.elapsed(),
         });
-        result.map_err(|e| transport(context, e))
+        result.map_err(|e| self.transport(context, e))
+    }
+
+    fn transport(&self, context: &str, error: ureq::Error) -> Error {
+        Error::Transport {
+            context: context.to_owned(),
+            message: self.describe(error),
+        }
     }
 }
 
@@ -294,8 +359,13 @@ fn drain(response: &mut Response<Body>) {
 }
 
 /// Turns a non-success response into an error quoting the server's message.
-fn http_error(context: String, response: &mut Response<Body>) -> Error {
+fn http_error(context: String, response: &mut Response<Body>, from_blob: bool) -> Error {
     let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, jiff::Timestamp::now()));
     let mut body = Vec::new();
     let _ = response
         .body_mut()
@@ -308,6 +378,32 @@ fn http_error(context: String, response: &mut Response<Body>) -> Error {
         context,
         status: status.as_u16(),
         message,
+        retry_after,
+        from_blob,
+    }
+}
+
+/// Says why the retries stopped when the server asked for a longer wait than allowed.
+fn explain_give_up(error: Error, policy: &RetryPolicy) -> Error {
+    match error {
+        Error::Http {
+            context,
+            status,
+            message,
+            retry_after: Some(asked),
+            from_blob,
+        } if asked > policy.max_wait => Error::Http {
+            context,
+            status,
+            message: format!(
+                "{message} (the server asked to wait {} s, more than --max-wait {} s)",
+                asked.as_secs(),
+                policy.max_wait.as_secs()
+            ),
+            retry_after: Some(asked),
+            from_blob,
+        },
+        other => other,
     }
 }
 
@@ -386,21 +482,17 @@ fn one_line(text: &str) -> String {
     }
 }
 
-/// Describes a transport failure without any URL (a signed URL's query is a secret).
-pub(crate) fn transport(context: &str, error: ureq::Error) -> Error {
-    Error::Transport {
-        context: context.to_owned(),
-        message: describe(error),
-    }
-}
-
 /// Says what went wrong on the wire, in words that never include a URL.
-pub(crate) fn describe(error: ureq::Error) -> String {
+pub(crate) fn describe(error: ureq::Error, timeout: Duration) -> String {
+    let timed_out = || format!("timed out: nothing received for {} s", timeout.as_secs());
     match error {
-        ureq::Error::Timeout(kind) => format!("timed out ({kind})"),
+        ureq::Error::Timeout(ureq::Timeout::Connect) => {
+            format!("timed out: no connection within {} s", timeout.as_secs())
+        }
+        ureq::Error::Timeout(_) => timed_out(),
         ureq::Error::Io(e) => match e.kind() {
             io::ErrorKind::UnexpectedEof => "the connection closed early".to_owned(),
-            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => "timed out".to_owned(),
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => timed_out(),
             _ => e.to_string(),
         },
         ureq::Error::HostNotFound => "host not found".to_owned(),

@@ -1,6 +1,7 @@
 //! Errors that say what was being done when they happened.
 
 use std::io;
+use std::time::Duration;
 
 /// Shorthand for results whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -20,6 +21,10 @@ pub enum Error {
         status: u16,
         /// The server's own message, whatever the shape of its error body.
         message: String,
+        /// How long the server asked us to wait (`Retry-After`), if it did.
+        retry_after: Option<Duration>,
+        /// True when the blob host (a signed URL) answered, not the API.
+        from_blob: bool,
     },
     /// The connection failed, timed out or broke off.
     #[error("{context}: {message}")]
@@ -38,6 +43,15 @@ pub enum Error {
         /// What was wrong with the answer.
         message: String,
     },
+    /// A listing page that is not what the API sends (not JSON, no `data`, wrong types); a
+    /// gateway's error page with status 200 looks like this, so it is tried again.
+    #[error("{context}: malformed page: {message}")]
+    MalformedPage {
+        /// What was being done.
+        context: String,
+        /// What was wrong, and the first bytes of the body.
+        message: String,
+    },
     /// A file arrived but is not what the listing or `Content-Length` promised.
     #[error("{context}: {message}")]
     Integrity {
@@ -54,6 +68,9 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// Something this run needs is held by another run (a locked state file).
+    #[error("{0}")]
+    Busy(String),
     /// The work was stopped before it finished (a signal, or the output went away).
     #[error("interrupted")]
     Interrupted,
@@ -80,6 +97,31 @@ impl Error {
     /// True for errors the user fixes by changing the command or its configuration.
     pub fn is_config(&self) -> bool {
         matches!(self, Error::Config(_))
+    }
+
+    /// True for failures that may pass on another try: connection trouble, timeouts, 408,
+    /// 429, 5xx gateways, a malformed page, a body cut short or not matching its listing,
+    /// and a 403 from the
+    /// blob host (an expired signed URL: the next try asks the API for a fresh one).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Transport { .. } | Error::Integrity { .. } | Error::MalformedPage { .. } => true,
+            Error::Http {
+                status: 403,
+                from_blob: true,
+                ..
+            } => true,
+            Error::Http { status, .. } => matches!(status, 408 | 429 | 500 | 502 | 503 | 504),
+            _ => false,
+        }
+    }
+
+    /// The wait the server asked for with `Retry-After`, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Http { retry_after, .. } => *retry_after,
+            _ => None,
+        }
     }
 
     /// True when writing the output failed because its reader went away (`| head`).

@@ -5,7 +5,8 @@
 //! final name (directory). The calling thread delivers finished files strictly in input
 //! order. A window bounds how far downloads may run ahead of delivery.
 
-use crate::api::{self, Client};
+use crate::api::Client;
+use crate::checkpoint::{Checkpoint, State};
 use crate::error::{Error, Result};
 use crate::input::{FileRef, parse_line};
 use crate::layout::relative_path;
@@ -56,8 +57,8 @@ pub struct FetchOptions {
     pub destination: Destination,
     /// Principal for bare ids.
     pub principal: Option<Principal>,
-    /// Set to stop: no new work starts, in-flight files are discarded.
-    pub cancel: Arc<AtomicBool>,
+    /// Where to keep the checkpoint (`--state`), if anywhere.
+    pub state: Option<PathBuf>,
 }
 
 /// What a run did.
@@ -65,7 +66,8 @@ pub struct FetchOptions {
 pub struct Summary {
     /// Files downloaded and delivered.
     pub downloaded: u64,
-    /// Files already in the output directory and verified.
+    /// Files already delivered: in the output directory and verified, or (stdout mode)
+    /// recorded in the state file by an earlier run.
     pub skipped: u64,
     /// Input lines that repeated a file already taken.
     pub duplicates: u64,
@@ -94,11 +96,19 @@ enum Outcome {
         verified: Verified,
         skipped: bool,
     },
+    /// Delivered by an earlier run, as the state file shows (stdout mode).
+    AlreadyDelivered {
+        file: FileRef,
+    },
     Duplicate {
         id: String,
         line: u64,
     },
-    Failed(Error),
+    Failed {
+        /// The file, when the line could be read.
+        file: Option<FileRef>,
+        error: Error,
+    },
     /// The input itself could not be read: stop after what came before.
     Fatal(Error),
 }
@@ -140,22 +150,30 @@ impl Window {
 
 /// Fetches every file named by `input` and delivers it to `destination`, writing file bytes
 /// (stdout mode) or manifest lines (directory mode) to `out`. Per-file failures are reported
-/// through the observer and counted; the run goes on. An `Err` means the run itself could not
-/// go on (output closed, input unreadable, cancelled).
+/// through the observer and counted; the run goes on. The summary comes back in every case,
+/// with an `Err` when the run itself could not go on (output closed, input unreadable,
+/// cancelled). The outer `Err` means it could not start (a state file in use).
 pub fn run(
     client: Arc<Client>,
     observer: Arc<dyn Observer>,
     options: FetchOptions,
     input: Input,
     out: &mut dyn Write,
-) -> Result<Summary> {
+) -> Result<(Summary, Result<()>)> {
     let jobs = options.jobs.max(1);
+    let checkpoint = options.state.as_deref().map(Checkpoint::open).transpose()?;
+    // Stdout mode skips files the state shows delivered; a directory checks its own files.
+    let earlier = match (&checkpoint, &options.destination) {
+        (Some(cp), Destination::Stdout) => Some(Arc::new(cp.state().clone())),
+        _ => None,
+    };
     let window = Arc::new(Window {
         next: Mutex::new(1),
         moved: Condvar::new(),
         size: (jobs as u64) * 4 + 16,
     });
-    let cancel = options.cancel.clone();
+    // The client's flag: a signal stops requests, waits and this pipeline alike.
+    let cancel = client.cancel_flag().clone();
     let (task_tx, task_rx) = mpsc::channel::<Task>();
     let (done_tx, done_rx) = mpsc::channel::<(u64, Outcome)>();
 
@@ -163,6 +181,7 @@ pub fn run(
     {
         let reader = Reader {
             principal: options.principal.clone(),
+            earlier,
             directory_mode: matches!(options.destination, Destination::Directory(_)),
             window: window.clone(),
             cancel: cancel.clone(),
@@ -176,12 +195,14 @@ pub fn run(
     }
 
     let task_rx = Arc::new(Mutex::new(task_rx));
+    let swept = Arc::new(Mutex::new(HashSet::new()));
     let mut workers = Vec::with_capacity(jobs);
     for n in 0..jobs {
         let worker = Worker {
             client: client.clone(),
             destination: options.destination.clone(),
             cancel: cancel.clone(),
+            swept: swept.clone(),
         };
         let tasks = task_rx.clone();
         let done = done_tx.clone();
@@ -196,16 +217,25 @@ pub fn run(
     let mut delivery = Delivery {
         out,
         observer: observer.as_ref(),
+        checkpoint,
         summary: Summary::default(),
     };
     let result = deliver_in_order(&done_rx, &window, &cancel, &mut delivery);
     if result.is_err() {
         cancel.store(true, Ordering::Relaxed);
     }
+    // Workers notice the cancel within a chunk or a poll; one blocked on a silent server is
+    // left behind rather than holding up the exit (its temporary file is swept next run).
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
     for worker in workers {
-        let _ = worker.join();
+        while !worker.is_finished() && std::time::Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
+        if worker.is_finished() {
+            let _ = worker.join();
+        }
     }
-    result.map(|()| delivery.summary)
+    Ok((delivery.summary, result))
 }
 
 fn deliver_in_order(
@@ -237,6 +267,7 @@ fn deliver_in_order(
 
 struct Reader {
     principal: Option<Principal>,
+    earlier: Option<Arc<State>>,
     directory_mode: bool,
     window: Arc<Window>,
     cancel: Arc<AtomicBool>,
@@ -274,12 +305,20 @@ impl Reader {
                 return false;
             }
             let outcome = match parsed {
-                Err(error) => Outcome::Failed(error),
+                Err(error) => Outcome::Failed { file: None, error },
                 Ok(file) if !seen.insert((file.principal.clone(), file.id.clone())) => {
                     Outcome::Duplicate {
                         id: file.id,
                         line: number,
                     }
+                }
+                Ok(file)
+                    if self
+                        .earlier
+                        .as_ref()
+                        .is_some_and(|s| s.delivered_before(&file)) =>
+                {
+                    Outcome::AlreadyDelivered { file }
                 }
                 Ok(file) => {
                     let path = match self.directory_mode.then(|| relative_path(&file)) {
@@ -287,7 +326,11 @@ impl Reader {
                         Some(Ok(path)) => Some(path),
                         Some(Err(message)) => {
                             let error = Error::Input { label, message };
-                            return self.done.send((seq, Outcome::Failed(error))).is_ok();
+                            let failed = Outcome::Failed {
+                                file: Some(file),
+                                error,
+                            };
+                            return self.done.send((seq, failed)).is_ok();
                         }
                     };
                     return self.tasks.send(Task { seq, file, path }).is_ok();
@@ -326,6 +369,8 @@ struct Worker {
     client: Arc<Client>,
     destination: Destination,
     cancel: Arc<AtomicBool>,
+    /// Directories already cleared of temporary files a killed run left behind.
+    swept: Arc<Mutex<HashSet<PathBuf>>>,
 }
 
 impl Worker {
@@ -351,37 +396,49 @@ impl Worker {
     }
 
     fn fetch(&self, task: Task) -> Outcome {
+        let file = task.file;
+        let client = &self.client;
         let result = match (&self.destination, task.path) {
-            (Destination::Directory(dir), Some(path)) => self
-                .store(&task.file, &dir.join(path))
-                .map(|(path, verified, skipped)| Outcome::Stored {
-                    file: task.file.clone(),
+            (Destination::Directory(dir), Some(path)) => {
+                let path = dir.join(path);
+                match verify_existing(&file, &path) {
+                    Ok(Some(verified)) => Ok((verified, true)),
+                    Ok(None) => client
+                        .retrying(|| self.store(&file, &path))
+                        .map(|v| (v, false)),
+                    Err(e) => Err(e),
+                }
+                .map(|(verified, skipped)| Outcome::Stored {
+                    file: file.clone(),
                     path,
                     verified,
                     skipped,
-                }),
-            _ => {
-                let mut spool = Spool::new(SPOOL_MEMORY);
-                download_verified(&self.client, &task.file, &mut spool, &self.cancel).map(
-                    |verified| Outcome::Ready {
-                        file: task.file.clone(),
-                        spool,
-                        verified,
-                    },
-                )
+                })
             }
+            _ => client
+                .retrying(|| {
+                    let mut spool = Spool::new(SPOOL_MEMORY);
+                    download_verified(client, &file, &mut spool, &self.cancel)
+                        .map(|verified| (spool, verified))
+                })
+                .map(|(spool, verified)| Outcome::Ready {
+                    file: file.clone(),
+                    spool,
+                    verified,
+                }),
         };
-        result.unwrap_or_else(Outcome::Failed)
+        result.unwrap_or_else(|error| Outcome::Failed {
+            file: Some(file),
+            error,
+        })
     }
 
-    /// Stores one file under `path` through a temporary name, or finds it there already.
-    fn store(&self, file: &FileRef, path: &Path) -> Result<(PathBuf, Verified, bool)> {
-        if let Some(verified) = verify_existing(file, path)? {
-            return Ok((path.to_owned(), verified, true));
-        }
+    /// Downloads one file to `path` through a temporary name beside it.
+    fn store(&self, file: &FileRef, path: &Path) -> Result<Verified> {
         let parent = path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(parent)
             .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+        self.sweep_once(parent)?;
         let mut temp = tempfile::Builder::new()
             .prefix(&format!(".{}.", file.id))
             .suffix(".part")
@@ -392,6 +449,8 @@ impl Worker {
                     e,
                 )
             })?;
+        // Held while writing: the sweep of a later run leaves a locked file alone.
+        let _ = temp.as_file().try_lock();
         let verified = download_verified(&self.client, file, temp.as_file_mut(), &self.cancel)?;
         let writing = || format!("writing {}", path.display());
         temp.as_file()
@@ -399,8 +458,27 @@ impl Worker {
             .map_err(|e| Error::io(writing(), e))?;
         temp.persist(path)
             .map_err(|e| Error::io(writing(), e.error))?;
-        sync_dir(parent).map_err(|e| Error::io(writing(), e))?;
-        Ok((path.to_owned(), verified, false))
+        crate::fsutil::sync_dir(parent).map_err(|e| Error::io(writing(), e))?;
+        Ok(verified)
+    }
+}
+
+impl Worker {
+    fn sweep_once(&self, dir: &Path) -> Result<()> {
+        let first = self
+            .swept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(dir.to_owned());
+        if first {
+            crate::fsutil::sweep_stale_parts(dir).map_err(|e| {
+                Error::io(
+                    format!("clearing old temporary files in {}", dir.display()),
+                    e,
+                )
+            })?;
+        }
+        Ok(())
     }
 }
 
@@ -438,17 +516,6 @@ fn verify_existing(file: &FileRef, path: &Path) -> Result<Option<Verified>> {
     }))
 }
 
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_: &Path) -> io::Result<()> {
-    // Windows cannot open a directory as a file; its rename is already durable enough.
-    Ok(())
-}
-
 /// Downloads one file into `sink`, hashing on the way, and checks it against `Content-Length`
 /// and the listing's `file_size` and `file_sha256`.
 fn download_verified(
@@ -479,7 +546,7 @@ fn download_verified(
                     message: format!(
                         "the transfer broke off after {}{of} bytes: {}",
                         hasher.bytes(),
-                        api::describe(ureq::Error::from(e))
+                        client.describe(ureq::Error::from(e))
                     ),
                 });
             }
@@ -520,6 +587,7 @@ fn download_verified(
 struct Delivery<'a> {
     out: &'a mut dyn Write,
     observer: &'a dyn Observer,
+    checkpoint: Option<Checkpoint>,
     summary: Summary,
 }
 
@@ -537,7 +605,7 @@ impl Delivery<'_> {
                     self.out.write_all(b"\n").map_err(writing)?;
                 }
                 self.out.flush().map_err(writing)?;
-                self.delivered(&file, &verified, false);
+                self.delivered(&file, verified.bytes, false)?;
             }
             Outcome::Stored {
                 file,
@@ -558,35 +626,54 @@ impl Delivery<'_> {
                 });
                 writeln!(self.out, "{line}").map_err(writing)?;
                 self.out.flush().map_err(writing)?;
-                self.delivered(&file, &verified, skipped);
+                self.delivered(&file, verified.bytes, skipped)?;
+            }
+            Outcome::AlreadyDelivered { file } => {
+                let bytes = file.file_size.unwrap_or(0);
+                self.delivered(&file, bytes, true)?;
             }
             Outcome::Duplicate { id, line } => {
                 self.summary.duplicates += 1;
                 self.observer.event(&Event::Duplicate { id: &id, line });
             }
-            Outcome::Failed(Error::Interrupted) | Outcome::Fatal(Error::Interrupted) => {
+            Outcome::Failed {
+                error: Error::Interrupted,
+                ..
+            }
+            | Outcome::Fatal(Error::Interrupted) => {
                 return Err(Error::Interrupted);
             }
-            Outcome::Failed(error) => {
+            Outcome::Failed { file, error } => {
                 self.summary.failed += 1;
                 self.observer.event(&Event::Failed { error: &error });
+                if let Some(checkpoint) = &mut self.checkpoint {
+                    match &file {
+                        Some(file) => checkpoint.record(file, false)?,
+                        None => checkpoint.freeze(),
+                    }
+                }
             }
             Outcome::Fatal(error) => return Err(error),
         }
         Ok(())
     }
 
-    fn delivered(&mut self, file: &FileRef, verified: &Verified, skipped: bool) {
+    /// Counts a delivered file and, only now that it is out, lets the checkpoint move.
+    fn delivered(&mut self, file: &FileRef, bytes: u64, skipped: bool) -> Result<()> {
         if skipped {
             self.summary.skipped += 1;
         } else {
             self.summary.downloaded += 1;
         }
-        self.summary.bytes += verified.bytes;
+        self.summary.bytes += bytes;
         self.observer.event(&Event::Delivered {
             id: &file.id,
-            bytes: verified.bytes,
+            bytes,
             skipped,
         });
+        match &mut self.checkpoint {
+            Some(checkpoint) => checkpoint.record(file, true),
+            None => Ok(()),
+        }
     }
 }

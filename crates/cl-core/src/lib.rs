@@ -5,15 +5,18 @@
 //! whole ([`fetch`]). Binaries wire these together; nothing here writes to a terminal.
 
 pub mod api;
+pub mod checkpoint;
 pub mod endpoint;
 pub mod error;
 pub mod fetch;
+pub mod fsutil;
 pub mod input;
 pub mod layout;
 pub mod observe;
 pub mod page;
 pub mod paging;
 pub mod principal;
+pub mod retry;
 pub mod secret;
 pub mod sha256;
 pub mod spool;

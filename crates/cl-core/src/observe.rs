@@ -43,6 +43,17 @@ pub enum Event<'a> {
         /// What went wrong, with what was being done.
         error: &'a crate::Error,
     },
+    /// An attempt failed and will be tried again after `wait`.
+    Retry {
+        /// Why the attempt failed.
+        error: &'a crate::Error,
+        /// The retry about to be made, from 1.
+        attempt: u32,
+        /// Retries allowed in all.
+        retries: u32,
+        /// The wait before it.
+        wait: Duration,
+    },
     /// An input line repeated a file already taken; it is delivered once.
     Duplicate {
         /// The file id.

@@ -70,7 +70,7 @@ impl<'a> Pager<'a> {
             before: self.before,
             limit: self.limit,
         };
-        let page = self.client.list_page(&request)?;
+        let page = self.client.retrying(|| self.client.list_page(&request))?;
         self.pages += 1;
         self.files += page.files.len() as u64;
         self.observer.event(&Event::Page {

@@ -13,7 +13,6 @@ use std::io::{self, BufReader, BufWriter, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 const TOOL: &str = "cl-fetch";
 
@@ -38,6 +37,11 @@ struct Args {
     #[arg(short, long, value_name = "DIR")]
     output_dir: Option<PathBuf>,
 
+    /// Save, per principal and event type, the cursor up to which every file has been
+    /// delivered, for cl-list --state; files delivered by earlier runs are not delivered again.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+
     /// Downloads in flight.
     #[arg(short, long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     jobs: u16,
@@ -50,6 +54,7 @@ const EXAMPLES: &str = "\
 Examples:
   cl-list \"$P\" -e AUTH_LOG --after 24h | cl-fetch > auth.jsonl
   cl-list \"$P\" -e AUTH_LOG --after 7d | cl-fetch -j 8 -o lake/
+  cl-list \"$P\" -e AUTH_LOG,APP_LOG --after 24h --state s.json | cl-fetch -j 8 -o lake/ --state s.json
   cl-list \"$P\" -e AUTH_LOG --after 7d | jq -r .id | xargs -P 8 -n 50 cl-fetch --principal \"$P\" -o lake/
   cl-list \"$P\" -e AUTH_LOG --after 7d | parallel --pipe -N 100 cl-fetch -o lake/";
 
@@ -73,9 +78,10 @@ fn run(args: Args) -> Result<ExitCode> {
             return Err(Error::Config(format!("argument {}: {why}", i + 1)).into());
         }
     }
+    let stop = cl_cli::signals::install();
     let reporter = Arc::new(Reporter::new(TOOL, args.common.verbosity()));
     let client = Arc::new(Client::new(
-        args.common.client_config(TOOL)?,
+        args.common.client_config(TOOL, stop)?,
         reporter.clone(),
     ));
     let destination = match &args.output_dir {
@@ -99,14 +105,31 @@ fn run(args: Args) -> Result<ExitCode> {
         jobs: usize::from(args.jobs),
         destination,
         principal,
-        cancel: Arc::new(AtomicBool::new(false)),
+        state: args.state.clone(),
     };
     let mut out = BufWriter::with_capacity(256 << 10, io::stdout().lock());
-    let summary = fetch::run(client, reporter.clone(), options, input, &mut out)?;
+    let (summary, outcome) = fetch::run(client, reporter.clone(), options, input, &mut out)?;
+    if let Err(error) = outcome {
+        if !error.is_broken_pipe() {
+            reporter.info(&summary_line(&summary));
+        }
+        return Err(error.into());
+    }
 
+    let line = summary_line(&summary);
+    if summary.failed > 0 {
+        // Always said, even with -q: the exit status alone does not tell how many.
+        cl_cli::report::error_line(TOOL, &line);
+        return Ok(ExitCode::from(exit::FAILURE));
+    }
+    reporter.info(&line);
+    Ok(ExitCode::from(exit::SUCCESS))
+}
+
+fn summary_line(summary: &fetch::Summary) -> String {
     let delivered = summary.downloaded + summary.skipped;
     let mut line = format!(
-        "delivered {} ({}): {} downloaded, {} already there",
+        "delivered {} ({}): {} downloaded, {} already delivered",
         plural(delivered, "file"),
         human_bytes(summary.bytes),
         summary.downloaded,
@@ -117,10 +140,6 @@ fn run(args: Args) -> Result<ExitCode> {
     }
     if summary.failed > 0 {
         line.push_str(&format!("; {} FAILED", summary.failed));
-        // Always said, even with -q: the exit status alone does not tell how many.
-        cl_cli::report::error_line(TOOL, &line);
-        return Ok(ExitCode::from(exit::FAILURE));
     }
-    reporter.info(&line);
-    Ok(ExitCode::from(exit::SUCCESS))
+    line
 }

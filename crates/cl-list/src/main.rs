@@ -5,6 +5,7 @@ use cl_cli::common::CommonArgs;
 use cl_cli::exit;
 use cl_cli::report::{Reporter, plural};
 use cl_core::api::Client;
+use cl_core::checkpoint::{State, resume_after};
 use cl_core::paging::Pager;
 use cl_core::principal::Principal;
 use cl_core::timestamps::{Timestamp, format_time, parse_time};
@@ -12,8 +13,10 @@ use cl_core::{Error, observe::Observer};
 use clap::Parser;
 use serde_json::Value;
 use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 const TOOL: &str = "cl-list";
 
@@ -47,6 +50,11 @@ struct Args {
     #[arg(long, value_name = "TIME")]
     before: Option<String>,
 
+    /// Start each event type from the cursor cl-fetch --state saved in FILE; --after is the
+    /// start for event types FILE does not know yet.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+
     /// Page size asked of the API.
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     limit: u32,
@@ -58,6 +66,7 @@ struct Args {
 const EXAMPLES: &str = "\
 Examples:
   cl-list \"$P\" -e AUTH_LOG --after 24h | cl-fetch > auth.jsonl
+  cl-list \"$P\" -e AUTH_LOG,APP_LOG --after 24h --state s.json | cl-fetch -j 8 -o lake/ --state s.json
   cl-list \"$P\" -e AUTH_LOG,APP_LOG --after 2026-07-01T00:00:00Z --before 2026-07-02T00:00:00Z
   cl-list \"$P\" -e AUTH_LOG --after 7d | jq -r .id | xargs -P 8 -n 50 cl-fetch --principal \"$P\" -o lake/";
 
@@ -73,58 +82,87 @@ fn run(args: Args) -> Result<()> {
     let principal = Principal::parse(&args.principal)?;
     let event_types = event_types(&args.event_types)?;
     let now = Timestamp::now();
-    let after = match &args.after {
-        Some(text) => format_time(parse_time(text, now)?),
-        None => {
-            return Err(Error::Config(
-                "--after is required: give RFC 3339 with an offset (2026-01-01T00:00:00Z) or an \
-                 age (24h, 7d)"
-                    .to_owned(),
-            )
-            .into());
-        }
-    };
+    let after = args
+        .after
+        .as_deref()
+        .map(|text| parse_time(text, now).map(format_time))
+        .transpose()?;
     let before = args
         .before
         .as_deref()
         .map(|text| parse_time(text, now).map(format_time))
         .transpose()?;
+    let state = args.state.as_deref().map(State::load).transpose()?;
+    // Where each event type starts: its saved cursor, else --after.
+    let mut starts = Vec::with_capacity(event_types.len());
+    for event_type in &event_types {
+        let saved = state
+            .as_ref()
+            .and_then(|s| s.cursor(principal.as_str(), event_type));
+        let start = match (saved, &after) {
+            (Some(cursor), _) => resume_after(cursor),
+            (None, Some(after)) => after.clone(),
+            (None, None) => {
+                let why = match &args.state {
+                    Some(file) => format!(
+                        "--after is required: {} has no cursor for {event_type} yet",
+                        file.display()
+                    ),
+                    None => "--after is required".to_owned(),
+                };
+                return Err(Error::Config(format!(
+                    "{why}\nhint: give RFC 3339 with an offset (2026-01-01T00:00:00Z) or an age (24h, 7d)"
+                ))
+                .into());
+            }
+        };
+        starts.push(start);
+    }
+    let stop = cl_cli::signals::install();
     let reporter = Arc::new(Reporter::new(TOOL, args.common.verbosity()));
-    let client = Client::new(args.common.client_config(TOOL)?, reporter.clone());
+    let client = Client::new(
+        args.common.client_config(TOOL, stop.clone())?,
+        reporter.clone(),
+    );
 
     let mut out = BufWriter::with_capacity(64 << 10, io::stdout().lock());
     let mut counts = Vec::new();
     let mut pages = 0;
-    for event_type in &event_types {
+    for (event_type, start) in event_types.iter().zip(starts) {
         let mut pager = Pager::new(
             &client,
             reporter.as_ref() as &dyn Observer,
             &principal,
             event_type,
-            after.clone(),
+            start.clone(),
             before.as_deref(),
             args.limit,
         );
         for page in pager.by_ref() {
             let page = page?;
+            if stop.load(Ordering::Relaxed) {
+                return Err(Error::Interrupted.into());
+            }
             let cursor = page
                 .last_end_time
                 .clone()
                 .map_or(Value::Null, Value::String);
             let principal_value = Value::String(principal.to_string());
+            let mut lines = String::new();
             for file in &page.files {
-                let line =
-                    file.to_json_line(&[("principal", &principal_value), ("cursor", &cursor)]);
-                out.write_all(line.as_bytes())?;
-                out.write_all(b"\n")?;
+                lines.push_str(
+                    &file.to_json_line(&[("principal", &principal_value), ("cursor", &cursor)]),
+                );
+                lines.push('\n');
             }
+            out.write_all(lines.as_bytes())?;
             // Each page reaches the next tool at once, so downloads start while listing goes on.
             out.flush()?;
         }
         pages += pager.pages();
         counts.push((event_type.as_str(), pager.files()));
         if pager.files() == 0 {
-            reporter.info(&format!("no files of {event_type} after {after}"));
+            reporter.info(&format!("no files of {event_type} after {start}"));
         }
     }
     out.flush()?;

@@ -277,7 +277,8 @@ fn file_meta(config: &DatasetConfig, principal: &str, event_type: &str, i: u32) 
         end_time,
         target: target.max(1),
         span: config.interval,
-        unterminated: config.unterminated_every > 0 && (i + 1) % config.unterminated_every == 0,
+        unterminated: config.unterminated_every > 0
+            && (i + 1).is_multiple_of(config.unterminated_every),
     }
 }
 

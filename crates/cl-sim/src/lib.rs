@@ -10,19 +10,25 @@
 
 pub mod content;
 pub mod dataset;
+pub mod faults;
 pub mod rng;
 pub mod server;
 pub mod signing;
 
 use crate::dataset::{Dataset, DatasetConfig};
-use crate::server::{API_PREFIX, Origin, Recorded, State};
+use crate::faults::{FaultConfig, Injector};
+use crate::server::{API_PREFIX, Action, Origin, Recorded, State};
 use crate::signing::Signer;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::collections::BTreeMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -47,6 +53,8 @@ pub struct SimConfig {
     pub log_requests: bool,
     /// Keep every request for [`RunningSim::requests`].
     pub record: bool,
+    /// Faults to inject.
+    pub faults: FaultConfig,
 }
 
 impl SimConfig {
@@ -60,6 +68,7 @@ impl SimConfig {
             url_ttl: Duration::from_secs(300),
             log_requests: false,
             record: false,
+            faults: FaultConfig::default(),
         }
     }
 }
@@ -106,6 +115,7 @@ pub fn start(config: SimConfig) -> io::Result<RunningSim> {
     api.set_nonblocking(true)?;
     blob.set_nonblocking(true)?;
     let state = Arc::new(State {
+        faults: Injector::new(config.faults, config.dataset.seed),
         signer: Signer::new(config.dataset.seed),
         dataset: Dataset::new(config.dataset),
         key: config.key,
@@ -156,16 +166,83 @@ async fn accept(listener: tokio::net::TcpListener, origin: Origin, state: Arc<St
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
+        let reset = Arc::new(AtomicBool::new(false));
+        let io = Connection {
+            stream,
+            reset: reset.clone(),
+        };
         tokio::spawn(async move {
             let service = service_fn(move |request| {
-                let reply = server::handle(&state, origin, &request);
-                async move { Ok::<_, std::convert::Infallible>(reply.into_response()) }
+                let state = state.clone();
+                let reset = reset.clone();
+                async move {
+                    let latency = state.faults.config().latency;
+                    if !latency.is_zero() {
+                        tokio::time::sleep(latency).await;
+                    }
+                    let reply = match server::handle(&state, origin, &request) {
+                        Action::Reply(reply) => reply,
+                        Action::Hang => {
+                            // Until the client gives up and the simulator stops.
+                            std::future::pending::<()>().await;
+                            unreachable!("a pending future never completes")
+                        }
+                    };
+                    Ok::<_, std::convert::Infallible>(reply.into_response(reset))
+                }
             });
             let _ = http1::Builder::new()
                 .timer(TokioTimer::new())
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection(TokioIo::new(io), service)
                 .await;
         });
+    }
+}
+
+/// A connection that ends with a reset (RST) instead of a close once its flag is set.
+struct Connection {
+    stream: tokio::net::TcpStream,
+    reset: Arc<AtomicBool>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if self.reset.load(Ordering::SeqCst) {
+            // A zero linger makes the close send RST and drop whatever is unsent.
+            let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for Connection {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Connection {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.reset.load(Ordering::SeqCst) {
+            // No orderly FIN before the reset.
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }
 
@@ -223,6 +300,11 @@ impl RunningSim {
             .file(&config.workspace, id)
             .or_else(|| dataset.file(&config.org, id))?;
         Some(dataset.content(file).to_vec())
+    }
+
+    /// How many of each fault were injected so far.
+    pub fn injected(&self) -> BTreeMap<String, u64> {
+        self.state.faults.injected()
     }
 
     /// The requests seen so far (only when [`SimConfig::record`] is set).

@@ -4,6 +4,7 @@
 //! one place ([`Reply::into_response`] and [`Payload`]), where faults can be slotted in.
 
 use crate::dataset::{Dataset, FileMeta, Scope};
+use crate::faults::{Fault, Injector, Roll};
 use crate::signing::Signer;
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -12,7 +13,9 @@ use hyper::{Method, Request, Response, StatusCode};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -59,6 +62,24 @@ pub struct State {
     pub(crate) log_requests: bool,
     pub(crate) record: bool,
     pub(crate) recorded: Mutex<Vec<Recorded>>,
+    pub(crate) faults: Injector,
+}
+
+/// What to do with a request.
+pub enum Action {
+    /// Answer it.
+    Reply(Reply),
+    /// Never answer it (the connection stays open until the client gives up).
+    Hang,
+}
+
+/// How a body goes wrong on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BodyFault {
+    /// Stop halfway and close the connection.
+    Truncate,
+    /// Stop halfway and reset the connection.
+    Reset,
 }
 
 /// What to answer: status, headers and a body.
@@ -66,6 +87,7 @@ pub struct Reply {
     status: StatusCode,
     headers: Vec<(HeaderName, String)>,
     body: Bytes,
+    body_fault: Option<BodyFault>,
 }
 
 impl Reply {
@@ -74,6 +96,7 @@ impl Reply {
             status,
             headers: vec![(hyper::header::CONTENT_TYPE, content_type.to_owned())],
             body: body.into(),
+            body_fault: None,
         }
     }
 
@@ -108,9 +131,17 @@ impl Reply {
         self
     }
 
-    /// Puts the reply on the wire.
-    pub fn into_response(self) -> Response<Payload> {
-        let mut response = Response::new(Payload::new(self.body));
+    /// Puts the reply on the wire. `reset` is the connection's flag: set, the connection ends
+    /// with a reset instead of a close.
+    pub fn into_response(self, reset: Arc<AtomicBool>) -> Response<Payload> {
+        let cut = self.body_fault.map(|_| self.body.len() / 2);
+        let payload = Payload {
+            data: self.body,
+            sent: 0,
+            cut,
+            reset: (self.body_fault == Some(BodyFault::Reset)).then_some(reset),
+        };
+        let mut response = Response::new(payload);
         *response.status_mut() = self.status;
         for (name, value) in self.headers {
             if let Ok(value) = HeaderValue::from_str(&value) {
@@ -121,16 +152,13 @@ impl Reply {
     }
 }
 
-/// A response body sent in fixed-size chunks of shared bytes, never copied whole.
+/// A response body sent in fixed-size chunks of shared bytes, never copied whole. It may
+/// stop at `cut`, with the connection closed or reset, while announcing its whole length.
 pub struct Payload {
     data: Bytes,
     sent: usize,
-}
-
-impl Payload {
-    fn new(data: Bytes) -> Self {
-        Payload { data, sent: 0 }
-    }
+    cut: Option<usize>,
+    reset: Option<Arc<AtomicBool>>,
 }
 
 impl Body for Payload {
@@ -141,17 +169,25 @@ impl Body for Payload {
         mut self: Pin<&mut Self>,
         _: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        if self.sent >= self.data.len() {
-            return Poll::Ready(None);
+        let end = self.cut.unwrap_or(self.data.len());
+        if self.sent >= end {
+            if self.cut.is_none() {
+                return Poll::Ready(None);
+            }
+            if let Some(reset) = &self.reset {
+                reset.store(true, Ordering::SeqCst);
+            }
+            // Failing the body makes hyper drop the connection mid-response.
+            return Poll::Ready(Some(Err(std::io::Error::other("injected: body cut short"))));
         }
-        let end = (self.sent + CHUNK).min(self.data.len());
-        let chunk = self.data.slice(self.sent..end);
-        self.sent = end;
+        let next = (self.sent + CHUNK).min(end);
+        let chunk = self.data.slice(self.sent..next);
+        self.sent = next;
         Poll::Ready(Some(Ok(Frame::data(chunk))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.sent >= self.data.len()
+        self.cut.is_none() && self.sent >= self.data.len()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -159,22 +195,63 @@ impl Body for Payload {
     }
 }
 
-/// Answers one request on `origin`.
-pub fn handle(state: &State, origin: Origin, request: &Request<Incoming>) -> Reply {
-    let reply = match origin {
-        Origin::Api => api(state, request),
-        Origin::Blob => blob(state, request),
+/// Answers one request on `origin`, with whatever faults are due.
+pub fn handle(state: &State, origin: Origin, request: &Request<Incoming>) -> Action {
+    let uri = request.uri();
+    // Signed URLs change on every redirect: count tries of a blob by its path alone.
+    let key = match (origin, uri.query()) {
+        (Origin::Api, Some(query)) => format!("{}?{query}", uri.path()),
+        _ => uri.path().to_owned(),
     };
+    let roll = state.faults.request(key);
+    let config = state.faults.config();
+    if roll.hits(Fault::Hang, config.hang) {
+        log(state, origin, request, None);
+        return Action::Hang;
+    }
+    let reply = if roll.attempt() <= u64::from(config.fail_first) {
+        roll.inject(Fault::FailFirst);
+        Reply::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "injected: the first requests of each URL fail",
+            "server_error",
+        )
+    } else if origin == Origin::Api && roll.hits(Fault::TooManyRequests, config.rate_429) {
+        Reply::error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Rate limit reached; slow down",
+            "rate_limit",
+        )
+        .with_header(hyper::header::RETRY_AFTER, config.retry_after.to_string())
+    } else if roll.hits(Fault::ServerError, config.rate_5xx) {
+        let statuses = [500, 502, 503, 504];
+        let pick = (roll.number(Fault::ServerError) * 1e6) as usize % statuses.len();
+        Reply::error(
+            StatusCode::from_u16(statuses[pick]).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            "injected: the server failed",
+            "server_error",
+        )
+    } else {
+        match origin {
+            Origin::Api => api(state, request, &roll),
+            Origin::Blob => blob(state, request, &roll),
+        }
+    };
+    log(state, origin, request, Some(reply.status.as_u16()));
+    Action::Reply(reply)
+}
+
+fn log(state: &State, origin: Origin, request: &Request<Incoming>, status: Option<u16>) {
     if state.log_requests {
         let who = match origin {
             Origin::Api => "api",
             Origin::Blob => "blob",
         };
+        let status = status.map_or_else(|| "hang".to_owned(), |s| s.to_string());
         eprintln!(
-            "cl-sim: {who} {} {} -> {}",
+            "cl-sim: {who} {} {} -> {status}",
             request.method(),
-            request.uri().path(),
-            reply.status.as_u16()
+            request.uri().path()
         );
     }
     if state.record {
@@ -193,7 +270,7 @@ pub fn handle(state: &State, origin: Origin, request: &Request<Incoming>) -> Rep
                     )
                 })
                 .collect(),
-            status: reply.status.as_u16(),
+            status: status.unwrap_or(0),
         };
         state
             .recorded
@@ -201,10 +278,9 @@ pub fn handle(state: &State, origin: Origin, request: &Request<Incoming>) -> Rep
             .unwrap_or_else(|e| e.into_inner())
             .push(recorded);
     }
-    reply
 }
 
-fn api(state: &State, request: &Request<Incoming>) -> Reply {
+fn api(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
     let not_found = || Reply::json(StatusCode::NOT_FOUND, json!({"detail": "Not Found"}));
     let Some(rest) = request.uri().path().strip_prefix(API_PREFIX) else {
         return not_found();
@@ -251,12 +327,13 @@ fn api(state: &State, request: &Request<Incoming>) -> Reply {
             scope,
             &principal,
             request.uri().query().unwrap_or(""),
+            roll,
         ),
-        Some(id) => download(state, &principal, &id),
+        Some(id) => download(state, &principal, &id, roll),
     }
 }
 
-fn list(state: &State, scope: Scope, principal: &str, query: &str) -> Reply {
+fn list(state: &State, scope: Scope, principal: &str, query: &str, roll: &Roll<'_>) -> Reply {
     let params = parse_query(query);
     let param = |name: &str| {
         params
@@ -270,6 +347,7 @@ fn list(state: &State, scope: Scope, principal: &str, query: &str) -> Reply {
     let Some(after) = param("after") else {
         return Reply::invalid("after", "field required");
     };
+    let after_text = after.to_owned();
     let Ok(after) = after.parse::<Timestamp>() else {
         return Reply::invalid("after", "invalid datetime format");
     };
@@ -327,14 +405,26 @@ fn list(state: &State, scope: Scope, principal: &str, query: &str) -> Reply {
             })
         })
         .collect();
-    let last_end_time = page.last().map(|f| f.end_time_text.clone());
+    let mut last_end_time = page.last().map(|f| f.end_time_text.clone());
+    let config = state.faults.config();
+    if roll.hits(Fault::Malformed, config.malformed) {
+        return Reply::new(
+            StatusCode::OK,
+            "text/html",
+            "<html><head><title>502 Bad Gateway</title></head><body>bad gateway</body></html>",
+        );
+    }
+    if has_more && config.stuck_cursor {
+        roll.inject(Fault::StuckCursor);
+        last_end_time = Some(after_text);
+    }
     Reply::json(
         StatusCode::OK,
         json!({"data": data, "has_more": has_more, "last_end_time": last_end_time}),
     )
 }
 
-fn download(state: &State, principal: &str, id: &str) -> Reply {
+fn download(state: &State, principal: &str, id: &str, roll: &Roll<'_>) -> Reply {
     let Some(file) = state.dataset.file(principal, id) else {
         return Reply::error(
             StatusCode::NOT_FOUND,
@@ -342,7 +432,10 @@ fn download(state: &State, principal: &str, id: &str) -> Reply {
             "not_found",
         );
     };
-    let expires = Timestamp::now().as_second() + state.url_ttl.as_secs() as i64;
+    let mut expires = Timestamp::now().as_second() + state.url_ttl.as_secs() as i64;
+    if roll.hits(Fault::Expired, state.faults.config().expired) {
+        expires = Timestamp::now().as_second() - 1;
+    }
     let signature = state.signer.sign(&file.id, expires);
     let location = format!(
         "{}/blobs/{}?expires={expires}&signature={signature}",
@@ -352,7 +445,7 @@ fn download(state: &State, principal: &str, id: &str) -> Reply {
         .with_header(hyper::header::LOCATION, location)
 }
 
-fn blob(state: &State, request: &Request<Incoming>) -> Reply {
+fn blob(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
     let Some(id) = request.uri().path().strip_prefix("/blobs/") else {
         return Reply::storage_error(
             StatusCode::NOT_FOUND,
@@ -398,8 +491,26 @@ fn blob(state: &State, request: &Request<Incoming>) -> Reply {
     let file = dataset
         .file(&config.workspace, id)
         .or_else(|| dataset.file(&config.org, id));
+    let config = state.faults.config();
     match file {
-        Some(file) => Reply::new(StatusCode::OK, "application/jsonl", dataset.content(file)),
+        Some(file) => {
+            let mut content = dataset.content(file);
+            let mut body_fault = None;
+            if roll.hits(Fault::Truncate, config.truncate) {
+                body_fault = Some(BodyFault::Truncate);
+            } else if roll.hits(Fault::Reset, config.reset) {
+                body_fault = Some(BodyFault::Reset);
+            } else if !content.is_empty() && roll.hits(Fault::Corrupt, config.corrupt) {
+                let mut bytes = content.to_vec();
+                let last = bytes.len() - 1;
+                let at = (roll.number(Fault::Corrupt) * bytes.len() as f64) as usize;
+                bytes[at.min(last)] ^= 0x20;
+                content = Bytes::from(bytes);
+            }
+            let mut reply = Reply::new(StatusCode::OK, "application/jsonl", content);
+            reply.body_fault = body_fault;
+            reply
+        }
         None => Reply::storage_error(
             StatusCode::NOT_FOUND,
             "NoSuchKey",
@@ -429,12 +540,13 @@ fn percent_decode(text: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;

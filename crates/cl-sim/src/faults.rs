@@ -1,0 +1,203 @@
+//! Faults injected on purpose, so the tools can be tested against a service that fails.
+//!
+//! Every decision is a hash of the seed, the fault, the request's URL and how many times that
+//! URL was asked for: the same run of requests meets the same faults whatever the timing,
+//! and a retry of a URL meets a fresh roll.
+
+use crate::rng::Rng;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Which faults to inject, and how often.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FaultConfig {
+    /// Delay before every answer.
+    pub latency: Duration,
+    /// Fraction of API requests answered 429 with `Retry-After`.
+    pub rate_429: f64,
+    /// Seconds in the `Retry-After` of 429 answers.
+    pub retry_after: u64,
+    /// Fraction of requests (API and blob) answered 500, 502, 503 or 504.
+    pub rate_5xx: f64,
+    /// The first K requests of each URL are answered 503.
+    pub fail_first: u32,
+    /// Fraction of blob bodies cut short (the connection closes; Content-Length stays whole).
+    pub truncate: f64,
+    /// Fraction of blob bodies ending in a connection reset halfway.
+    pub reset: f64,
+    /// Fraction of blob bodies with one byte flipped.
+    pub corrupt: f64,
+    /// Listing pages with more to come answer a `last_end_time` equal to their `after`.
+    pub stuck_cursor: bool,
+    /// Fraction of listing pages whose body is an HTML error page (with status 200).
+    pub malformed: f64,
+    /// Fraction of requests accepted and never answered.
+    pub hang: f64,
+    /// Fraction of download redirects to a signed URL that has already expired.
+    pub expired: f64,
+}
+
+/// A fault the simulator injected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// 429 with `Retry-After`.
+    TooManyRequests,
+    /// 500, 502, 503 or 504.
+    ServerError,
+    /// 503 for one of the first K requests of a URL.
+    FailFirst,
+    /// Accepted, never answered.
+    Hang,
+    /// A body shorter than its Content-Length.
+    Truncate,
+    /// A connection reset mid-body.
+    Reset,
+    /// A body with a flipped byte.
+    Corrupt,
+    /// A listing page that is not JSON.
+    Malformed,
+    /// A listing cursor that does not advance.
+    StuckCursor,
+    /// A signed URL issued already expired.
+    Expired,
+}
+
+impl Fault {
+    /// The name used in counts and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::TooManyRequests => "429",
+            Fault::ServerError => "5xx",
+            Fault::FailFirst => "fail-first",
+            Fault::Hang => "hang",
+            Fault::Truncate => "truncate",
+            Fault::Reset => "reset",
+            Fault::Corrupt => "corrupt",
+            Fault::Malformed => "malformed",
+            Fault::StuckCursor => "stuck-cursor",
+            Fault::Expired => "expired",
+        }
+    }
+}
+
+/// Decides and counts faults.
+pub struct Injector {
+    config: FaultConfig,
+    seed: u64,
+    asked: Mutex<HashMap<String, u64>>,
+    injected: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+/// One request as the injector sees it: which URL, and which try of it.
+#[derive(Clone)]
+pub struct Roll<'a> {
+    injector: &'a Injector,
+    key: String,
+    attempt: u64,
+}
+
+impl Injector {
+    /// An injector for `config`, rolling with `seed`.
+    pub fn new(config: FaultConfig, seed: u64) -> Self {
+        Injector {
+            config,
+            seed,
+            asked: Mutex::new(HashMap::new()),
+            injected: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// What to inject.
+    pub fn config(&self) -> &FaultConfig {
+        &self.config
+    }
+
+    /// Counts one more request for `key` (a URL without its signature) and returns its roll.
+    pub fn request(&self, key: String) -> Roll<'_> {
+        let mut asked = self.asked.lock().unwrap_or_else(|e| e.into_inner());
+        let n = asked.entry(key.clone()).or_insert(0);
+        *n += 1;
+        Roll {
+            injector: self,
+            attempt: *n,
+            key,
+        }
+    }
+
+    /// How many of each fault were injected so far.
+    pub fn injected(&self) -> BTreeMap<String, u64> {
+        self.injected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect()
+    }
+
+    fn count(&self, fault: Fault) {
+        *self
+            .injected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(fault.name())
+            .or_insert(0) += 1;
+    }
+}
+
+impl Roll<'_> {
+    /// Which try of its URL this request is, from 1.
+    pub fn attempt(&self) -> u64 {
+        self.attempt
+    }
+
+    /// True (and counted) when `fault` hits this request at `rate`.
+    pub fn hits(&self, fault: Fault, rate: f64) -> bool {
+        if rate <= 0.0 {
+            return false;
+        }
+        let hit = self.number(fault) < rate;
+        if hit {
+            self.injector.count(fault);
+        }
+        hit
+    }
+
+    /// Counts a fault decided elsewhere (the first K requests, a stuck cursor).
+    pub fn inject(&self, fault: Fault) {
+        self.injector.count(fault);
+    }
+
+    /// A number in `[0, 1)` fixed by seed, fault, URL and attempt.
+    pub fn number(&self, fault: Fault) -> f64 {
+        let salt = format!("{}|{}|{}", fault.name(), self.key, self.attempt);
+        (Rng::new(self.injector.seed, salt.as_bytes()).next_u64() >> 11) as f64
+            / (1u64 << 53) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rolls_repeat_for_the_same_url_and_try_and_change_for_the_next_try() {
+        let a = Injector::new(FaultConfig::default(), 9);
+        let b = Injector::new(FaultConfig::default(), 9);
+        let (a1, b1) = (a.request("/x".into()), b.request("/x".into()));
+        assert_eq!(a1.number(Fault::Reset), b1.number(Fault::Reset));
+        let a2 = a.request("/x".into());
+        assert_eq!(a2.attempt(), 2);
+        assert_ne!(a1.number(Fault::Reset), a2.number(Fault::Reset));
+    }
+
+    #[test]
+    fn a_rate_hits_about_that_fraction() {
+        let inj = Injector::new(FaultConfig::default(), 1);
+        let hits = (0..10_000)
+            .filter(|i| inj.request(format!("/{i}")).hits(Fault::Corrupt, 0.2))
+            .count();
+        assert!((1_800..2_200).contains(&hits), "{hits}");
+        assert_eq!(inj.injected()["corrupt"], hits as u64);
+    }
+}
