@@ -5,4 +5,5 @@ mod compose;
 mod errors;
 mod fetch;
 mod list;
+mod reliability;
 mod util;

@@ -86,6 +86,27 @@ impl Sim {
         self.inner.requests()
     }
 
+    /// Requests answered with 200 by the blob host: downloads that went through.
+    pub fn downloads(&self) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.origin == cl_sim::server::Origin::Blob && r.status == 200)
+            .count()
+    }
+
+    /// How many of each fault were injected.
+    pub fn injected(&self) -> std::collections::BTreeMap<String, u64> {
+        self.inner.injected()
+    }
+
+    /// Every file of these event types of the workspace, in listing order.
+    pub fn all_files(&self, event_types: &[&str]) -> Vec<FileInfo> {
+        event_types
+            .iter()
+            .flat_map(|t| self.files(self.ws(), t))
+            .collect()
+    }
+
     /// A tool's command with the simulator's base URL and key in its environment, and no
     /// principal.
     pub fn cmd(&self, tool: &str) -> TestCommand {

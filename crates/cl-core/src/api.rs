@@ -128,8 +128,8 @@ impl Client {
     }
 
     /// Runs `attempt` until it succeeds, fails for good, or the retries run out. Each retry
-    /// is reported to the observer. A 429 or 503 from the API pauses every worker's API
-    /// requests for the wait, not only this one's.
+    /// is reported to the observer. A 429 from the API (or a 503 with `Retry-After`) pauses
+    /// every worker's API requests for the wait, not only this one's.
     pub fn retrying<T>(&self, mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
         for n in 1.. {
             let error = match attempt() {
@@ -140,12 +140,22 @@ impl Client {
                 Decision::RetryAfter(wait) => wait,
                 Decision::GiveUp => return Err(explain_give_up(error, &self.retry)),
             };
-            if let Error::Http {
-                status: 429 | 503,
-                from_blob: false,
-                ..
-            } = error
-            {
+            // The API said to slow down: everyone waits, not just this worker.
+            let slow_down = match &error {
+                Error::Http {
+                    status: 429,
+                    from_blob: false,
+                    ..
+                } => true,
+                Error::Http {
+                    status: 503,
+                    from_blob: false,
+                    retry_after,
+                    ..
+                } => retry_after.is_some(),
+                _ => false,
+            };
+            if slow_down {
                 self.pause.hold(wait);
             }
             self.observer.event(&Event::Retry {

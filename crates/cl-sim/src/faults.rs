@@ -36,6 +36,8 @@ pub struct FaultConfig {
     pub hang: f64,
     /// Fraction of download redirects to a signed URL that has already expired.
     pub expired: f64,
+    /// File bodies trickle at this many bytes per second (0: as fast as possible).
+    pub bandwidth: u64,
 }
 
 /// A fault the simulator injected.

@@ -97,6 +97,9 @@ struct FaultArgs {
     /// Fraction of download redirects to a signed URL that has already expired.
     #[arg(long, value_name = "FRACTION", default_value_t = 0.0, value_parser = fraction)]
     expired: f64,
+    /// File bodies trickle at this many bytes per second (0: as fast as possible).
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    bandwidth: u64,
 }
 
 fn fraction(text: &str) -> Result<f64, String> {
@@ -150,6 +153,7 @@ fn main() -> Result<()> {
         malformed: f.malformed,
         hang: f.hang,
         expired: f.expired,
+        bandwidth: f.bandwidth,
     };
     let sim = start(config).context("cannot start the simulator")?;
     let mut out = std::io::stdout().lock();

@@ -12,6 +12,7 @@ use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use jiff::Timestamp;
 use serde_json::{Value, json};
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -48,8 +49,10 @@ pub struct Recorded {
     pub query: Option<String>,
     /// Every header, names lower-case, in arrival order.
     pub headers: Vec<(String, String)>,
-    /// The status answered.
+    /// The status answered (0 for a request never answered).
     pub status: u16,
+    /// When it was answered (or left hanging).
+    pub at: std::time::Instant,
 }
 
 /// Shared state of a running simulator.
@@ -88,6 +91,8 @@ pub struct Reply {
     headers: Vec<(HeaderName, String)>,
     body: Bytes,
     body_fault: Option<BodyFault>,
+    /// Bytes per tenth of a second, when the body trickles.
+    pace: Option<usize>,
 }
 
 impl Reply {
@@ -97,6 +102,7 @@ impl Reply {
             headers: vec![(hyper::header::CONTENT_TYPE, content_type.to_owned())],
             body: body.into(),
             body_fault: None,
+            pace: None,
         }
     }
 
@@ -140,6 +146,8 @@ impl Reply {
             sent: 0,
             cut,
             reset: (self.body_fault == Some(BodyFault::Reset)).then_some(reset),
+            pace: self.pace,
+            pause: None,
         };
         let mut response = Response::new(payload);
         *response.status_mut() = self.status;
@@ -159,6 +167,8 @@ pub struct Payload {
     sent: usize,
     cut: Option<usize>,
     reset: Option<Arc<AtomicBool>>,
+    pace: Option<usize>,
+    pause: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Body for Payload {
@@ -167,8 +177,14 @@ impl Body for Payload {
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if let Some(pause) = &mut self.pause {
+            if pause.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.pause = None;
+        }
         let end = self.cut.unwrap_or(self.data.len());
         if self.sent >= end {
             if self.cut.is_none() {
@@ -180,9 +196,13 @@ impl Body for Payload {
             // Failing the body makes hyper drop the connection mid-response.
             return Poll::Ready(Some(Err(std::io::Error::other("injected: body cut short"))));
         }
-        let next = (self.sent + CHUNK).min(end);
+        let step = self.pace.unwrap_or(CHUNK).max(1);
+        let next = (self.sent + step).min(end);
         let chunk = self.data.slice(self.sent..next);
         self.sent = next;
+        if self.pace.is_some() {
+            self.pause = Some(Box::pin(tokio::time::sleep(Duration::from_millis(100))));
+        }
         Poll::Ready(Some(Ok(Frame::data(chunk))))
     }
 
@@ -271,6 +291,7 @@ fn log(state: &State, origin: Origin, request: &Request<Incoming>, status: Optio
                 })
                 .collect(),
             status: status.unwrap_or(0),
+            at: std::time::Instant::now(),
         };
         state
             .recorded
@@ -509,6 +530,7 @@ fn blob(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
             }
             let mut reply = Reply::new(StatusCode::OK, "application/jsonl", content);
             reply.body_fault = body_fault;
+            reply.pace = (config.bandwidth > 0).then(|| (config.bandwidth / 10).max(1) as usize);
             reply
         }
         None => Reply::storage_error(
