@@ -6,4 +6,5 @@ mod errors;
 mod fetch;
 mod list;
 mod reliability;
+mod state;
 mod util;

@@ -86,7 +86,8 @@ impl Sim {
         self.inner.requests()
     }
 
-    /// Requests answered with 200 by the blob host: downloads that went through.
+    /// Requests the blob host decided to answer with the file (200), whether or not the
+    /// client stayed to read it.
     pub fn downloads(&self) -> usize {
         self.requests()
             .iter()
@@ -239,6 +240,22 @@ impl TestCommand {
         self
     }
 
+    /// Starts it in its own process group, stdout to `stdout`, stdin from `stdin` (or none).
+    pub fn spawn(&mut self, stdin: Option<&Path>, stdout: &Path) -> std::process::Child {
+        use std::os::unix::process::CommandExt;
+        self.cmd
+            .stdin(match stdin {
+                Some(path) => Stdio::from(std::fs::File::open(path).unwrap()),
+                None => Stdio::null(),
+            })
+            .stdout(Stdio::from(std::fs::File::create(stdout).unwrap()))
+            .stderr(Stdio::piped())
+            .process_group(0);
+        self.cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", self.shown))
+    }
+
     /// Runs it to the end.
     pub fn output(&mut self) -> Output {
         self.cmd
@@ -282,6 +299,20 @@ impl TestCommand {
         }
         out
     }
+}
+
+/// Sends `signal` (`TERM`, `INT`, `KILL`) to a process, or with `group` to its whole group.
+pub fn signal(pid: u32, signal: &str, group: bool) {
+    let target = if group {
+        format!("-{pid}")
+    } else {
+        pid.to_string()
+    };
+    let status = Command::new("kill")
+        .args([format!("-{signal}"), "--".to_owned(), target])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
 }
 
 /// stderr as text.

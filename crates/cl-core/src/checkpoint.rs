@@ -111,7 +111,7 @@ impl State {
         let saving = |e| Error::io(format!("saving state file {}", path.display()), e);
         let dir = parent_dir(path);
         let mut temp = tempfile::Builder::new()
-            .prefix(".state.")
+            .prefix(&temp_prefix(path))
             .suffix(".part")
             .tempfile_in(dir)
             .map_err(saving)?;
@@ -126,6 +126,15 @@ impl State {
         temp.persist(path).map_err(|e| saving(e.error))?;
         crate::fsutil::sync_dir(dir).map_err(saving)
     }
+}
+
+/// Temporary copies of a state file are `.{name}.{random}.part` beside it.
+fn temp_prefix(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    format!(".{name}.")
 }
 
 fn parent_dir(path: &Path) -> &Path {
@@ -201,6 +210,18 @@ impl Checkpoint {
     /// Locks and reads the state file.
     pub fn open(path: &Path) -> Result<Checkpoint> {
         let lock = StateLock::acquire(path)?;
+        // Only the holder of the lock writes this state file, so any temporary copy of it
+        // now is left from a run that was killed mid-save.
+        let prefix = temp_prefix(path);
+        if let Ok(entries) = fs::read_dir(parent_dir(path)) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with(&prefix) && name.ends_with(".part") {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
         let state = State::load(path)?;
         Ok(Checkpoint {
             path: path.to_owned(),

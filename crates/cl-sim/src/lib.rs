@@ -176,11 +176,13 @@ async fn accept(listener: tokio::net::TcpListener, origin: Origin, state: Arc<St
                 let state = state.clone();
                 let reset = reset.clone();
                 async move {
+                    // Decided (and recorded) on arrival; the latency delays only the answer.
+                    let action = server::handle(&state, origin, &request);
                     let latency = state.faults.config().latency;
                     if !latency.is_zero() {
                         tokio::time::sleep(latency).await;
                     }
-                    let reply = match server::handle(&state, origin, &request) {
+                    let reply = match action {
                         Action::Reply(reply) => reply,
                         Action::Hang => {
                             // Until the client gives up and the simulator stops.

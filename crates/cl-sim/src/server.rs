@@ -51,7 +51,7 @@ pub struct Recorded {
     pub headers: Vec<(String, String)>,
     /// The status answered (0 for a request never answered).
     pub status: u16,
-    /// When it was answered (or left hanging).
+    /// When it arrived.
     pub at: std::time::Instant,
 }
 

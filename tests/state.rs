@@ -1,0 +1,513 @@
+//! Checkpoints (--state), the lock on them, signals, and kill -9 at random moments.
+
+use crate::util::*;
+use cl_sim::rng::Rng;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn state(dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("s.json")).unwrap()).unwrap()
+}
+
+fn manifest_statuses(path: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (
+                v["id"].as_str().unwrap().to_owned(),
+                v["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// `after` as cl-list sends it when resuming from `cursor`: a microsecond earlier, escaped.
+fn resumed_after(cursor: &str) -> String {
+    let ts: jiff::Timestamp = cursor.parse().unwrap();
+    let earlier = ts - jiff::SignedDuration::from_micros(1);
+    earlier
+        .strftime("%Y-%m-%dT%H:%M:%S%.fZ")
+        .to_string()
+        .replace(':', "%3A")
+}
+
+#[test]
+fn whole_pages_are_saved_and_a_rerun_downloads_nothing() {
+    let sim = Sim::start();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |after: &str, manifest: &str| {
+        sim.sh(&format!(
+            "cl-list \"$P\" -q -e AUTH_LOG,APP_LOG {after} --limit 3 --state s.json \
+             | cl-fetch -q --state s.json -o lake > {manifest}"
+        ))
+        .current_dir(dir.path())
+        .assert_exit(0);
+    };
+    run("--after 2026-07-01T00:00:00Z", "m1");
+    let auth = sim.files(sim.ws(), "AUTH_LOG");
+    let app = sim.files(sim.ws(), "APP_LOG");
+    assert_eq!(manifest_statuses(&dir.path().join("m1")).len(), 14);
+    let last = |f: &[cl_sim::FileInfo]| json!({"cursor": f[6].end_time, "delivered": {f[6].id.clone(): f[6].end_time}});
+    assert_eq!(
+        state(dir.path()),
+        json!({"version": 1, "principals": {sim.ws(): {"APP_LOG": last(&app), "AUTH_LOG": last(&auth)}}})
+    );
+
+    // Again, with no --after: each type resumes just before its cursor; the boundary file
+    // comes again and is skipped; nothing is downloaded.
+    let downloads = sim.downloads();
+    run("", "m2");
+    assert_eq!(
+        manifest_statuses(&dir.path().join("m2")),
+        [
+            (auth[6].id.clone(), "skipped".to_owned()),
+            (app[6].id.clone(), "skipped".to_owned())
+        ]
+    );
+    assert_eq!(sim.downloads(), downloads);
+    let queries: Vec<String> = sim.requests().into_iter().filter_map(|r| r.query).collect();
+    assert!(
+        queries
+            .iter()
+            .any(|q| q.contains(&format!("after={}", resumed_after(&auth[6].end_time)))),
+        "{queries:?}"
+    );
+    assert!(
+        tree(dir.path()).iter().all(|p| !p.ends_with(".part")),
+        "{:?}",
+        tree(dir.path())
+    );
+}
+
+#[test]
+fn stdout_runs_over_time_deliver_every_file_exactly_once() {
+    // Files a quarter second apart, most of them still in the future at the first run.
+    let sim = Sim::with(|c| {
+        c.dataset.files_per_type = 12;
+        c.dataset.interval = jiff::SignedDuration::from_millis(250);
+        c.dataset.start = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(1);
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut all = Vec::new();
+    for (run, pause) in [(1, 1000), (2, 2500), (3, 0)] {
+        let out = sim
+            .sh("cl-list \"$P\" -q -e AUTH_LOG --after 1h --limit 3 --state s.json | cl-fetch -q --state s.json")
+            .current_dir(dir.path())
+            .assert_exit(0);
+        assert!(
+            run == 3 || !out.stdout.is_empty() || run == 2,
+            "run {run} found nothing"
+        );
+        all.extend_from_slice(&out.stdout);
+        std::thread::sleep(Duration::from_millis(pause));
+    }
+    let ids: Vec<String> = sim
+        .files(sim.ws(), "AUTH_LOG")
+        .into_iter()
+        .map(|f| f.id)
+        .collect();
+    assert_bytes(&all, &sim.stream(ids.iter().map(String::as_str)));
+}
+
+#[test]
+fn a_failure_holds_the_cursor_and_the_rerun_delivers_just_what_is_missing() {
+    let sim = Sim::start();
+    let dir = tempfile::tempdir().unwrap();
+    let files = sim.files(sim.ws(), "AUTH_LOG");
+    let lines = sim
+        .cmd("cl-list")
+        .args([
+            sim.ws(),
+            "-q",
+            "-e",
+            "AUTH_LOG",
+            "--after",
+            BEFORE_ALL,
+            "--limit",
+            "3",
+        ])
+        .stdout();
+    let tampered = lines.replace(&files[4].sha256, &"0".repeat(64));
+    let out = sim
+        .cmd("cl-fetch")
+        .args(["-q", "--retries", "0", "--state", "s.json"])
+        .current_dir(dir.path())
+        .stdin(tampered)
+        .assert_exit(1);
+    let delivered = [0, 1, 2, 3, 5, 6].map(|i| files[i].id.as_str());
+    assert_bytes(&out.stdout, &sim.stream(delivered));
+    let progress = &state(dir.path())["principals"][sim.ws()]["AUTH_LOG"];
+    assert_eq!(
+        progress["cursor"],
+        json!(files[2].end_time),
+        "page 2 failed: only page 1 counts"
+    );
+    let kept: Vec<&str> = progress["delivered"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut want = [2, 3, 5, 6].map(|i| files[i].id.as_str());
+    want.sort();
+    assert_eq!(kept, want);
+
+    let out = sim
+        .sh("cl-list \"$P\" -q -e AUTH_LOG --limit 3 --state s.json | cl-fetch -q --state s.json")
+        .current_dir(dir.path())
+        .assert_exit(0);
+    assert_bytes(&out.stdout, &sim.stream([files[4].id.as_str()]));
+    let progress = &state(dir.path())["principals"][sim.ws()]["AUTH_LOG"];
+    assert_eq!(progress["cursor"], json!(files[6].end_time));
+}
+
+#[test]
+fn a_second_run_on_the_same_state_file_fails_at_once() {
+    let sim = Sim::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = sim
+        .sh("sleep 30 | cl-fetch -q --state s.json")
+        .current_dir(dir.path())
+        .spawn(None, &dir.path().join("first.out"));
+    // Wait until the first run holds the lock.
+    let lock = dir.path().join("s.json.lock");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the first run never took the lock"
+        );
+        if let Ok(file) = std::fs::File::open(&lock)
+            && file.try_lock().is_err()
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let start = Instant::now();
+    let out = sim
+        .cmd("cl-fetch")
+        .args(["--state", "s.json", "--principal", sim.ws(), "eclf_x"])
+        .current_dir(dir.path())
+        .assert_exit(1);
+    assert!(start.elapsed() < Duration::from_secs(2));
+    assert_eq!(
+        stderr(&out),
+        "cl-fetch: state file s.json is in use by another run (locked through s.json.lock)\n\
+         hint: let that run finish, or give this one its own --state file\n"
+    );
+    signal(first.id(), "KILL", true);
+    let _ = first.wait();
+}
+
+#[test]
+fn cl_list_needs_after_for_types_the_state_does_not_know_and_refuses_a_bad_state() {
+    let sim = Sim::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = sim
+        .cmd("cl-list")
+        .args([sim.ws(), "-e", "AUTH_LOG", "--state", "s.json"])
+        .current_dir(dir.path())
+        .assert_exit(2);
+    assert_eq!(
+        stderr(&out),
+        "cl-list: --after is required: s.json has no cursor for AUTH_LOG yet\n\
+         hint: give RFC 3339 with an offset (2026-01-01T00:00:00Z) or an age (24h, 7d)\n"
+    );
+    std::fs::write(
+        dir.path().join("s.json"),
+        "{\"version\":1,\"principals\":7}",
+    )
+    .unwrap();
+    for tool in ["cl-list", "cl-fetch"] {
+        let out = sim
+            .cmd(tool)
+            .args(["--state", "s.json"])
+            .args(
+                ["-e", "AUTH_LOG", "--after", "1h", sim.ws()]
+                    .iter()
+                    .filter(|_| tool == "cl-list"),
+            )
+            .args(
+                ["--principal", sim.ws(), "eclf_x"]
+                    .iter()
+                    .filter(|_| tool == "cl-fetch"),
+            )
+            .current_dir(dir.path())
+            .assert_exit(2);
+        assert!(
+            stderr(&out).starts_with(&format!("{tool}: state file s.json is not valid: ")),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert!(sim.requests().is_empty());
+}
+
+/// A listing of `n` files per type, slow enough to stop in the middle.
+fn slow_sim(seed: u64, n: u32, latency_ms: u64) -> Sim {
+    Sim::with(|c| {
+        c.dataset.seed = seed;
+        c.dataset.files_per_type = n;
+        c.faults.latency = Duration::from_millis(latency_ms);
+    })
+}
+
+fn listing_file(sim: &Sim, dir: &Path, types: &str) -> std::path::PathBuf {
+    let lines = sim
+        .cmd("cl-list")
+        .args([
+            sim.ws(),
+            "-q",
+            "-e",
+            types,
+            "--after",
+            BEFORE_ALL,
+            "--limit",
+            "7",
+        ])
+        .stdout();
+    let path = dir.join("input.jsonl");
+    std::fs::write(&path, lines).unwrap();
+    path
+}
+
+#[test]
+fn sigterm_discards_in_flight_files_and_keeps_the_state_honest() {
+    let sim = slow_sim(7, 40, 50);
+    let dir = tempfile::tempdir().unwrap();
+    let input = listing_file(&sim, dir.path(), "AUTH_LOG");
+    let files = sim.files(sim.ws(), "AUTH_LOG");
+    let mut child = sim
+        .cmd("cl-fetch")
+        .args(["-q", "-j", "2", "--state", "s.json", "-o", "lake"])
+        .current_dir(dir.path())
+        .spawn(Some(&input), &dir.path().join("m1"));
+    std::thread::sleep(Duration::from_millis(800));
+    signal(child.id(), "TERM", false);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+    let first = manifest_statuses(&dir.path().join("m1"));
+    assert!(
+        !first.is_empty() && first.len() < files.len(),
+        "stopped in the middle: {}",
+        first.len()
+    );
+    assert!(
+        tree(dir.path()).iter().all(|p| !p.ends_with(".part")),
+        "{:?}",
+        tree(dir.path())
+    );
+    // Everything the state claims is in the manifest.
+    let progress = &state(dir.path())["principals"][sim.ws()]["AUTH_LOG"];
+    let listed: Vec<&str> = first.iter().map(|(id, _)| id.as_str()).collect();
+    for id in progress["delivered"].as_object().unwrap().keys() {
+        assert!(
+            listed.contains(&id.as_str()),
+            "{id} saved as delivered but not delivered"
+        );
+    }
+    if let Some(cursor) = progress["cursor"].as_str() {
+        for f in files.iter().filter(|f| f.end_time.as_str() <= cursor) {
+            assert!(
+                listed.contains(&f.id.as_str()),
+                "{} is behind the cursor but was not delivered",
+                f.id
+            );
+        }
+    }
+    let downloads = sim.downloads();
+    sim.cmd("cl-fetch")
+        .args(["-q", "-j", "2", "--state", "s.json", "-o", "lake"])
+        .current_dir(dir.path())
+        .stdin(std::fs::read(&input).unwrap())
+        .stdout();
+    let mut want: Vec<String> = files
+        .iter()
+        .map(|f| format!("{}/AUTH_LOG/2026-07-16/{}.jsonl", sim.ws(), f.id))
+        .collect();
+    want.sort();
+    assert_eq!(tree(&dir.path().join("lake")), want);
+    assert!(
+        sim.downloads() - downloads <= files.len() - first.len() + 2,
+        "only in-flight files twice"
+    );
+}
+
+#[test]
+fn sigint_in_stdout_mode_leaves_only_whole_files_in_order() {
+    let sim = slow_sim(7, 40, 50);
+    let dir = tempfile::tempdir().unwrap();
+    let input = listing_file(&sim, dir.path(), "AUTH_LOG");
+    let files = sim.files(sim.ws(), "AUTH_LOG");
+    let mut child = sim
+        .cmd("cl-fetch")
+        .args(["-q", "-j", "3"])
+        .current_dir(dir.path())
+        .spawn(Some(&input), &dir.path().join("out"));
+    std::thread::sleep(Duration::from_millis(800));
+    signal(child.id(), "INT", false);
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let got = std::fs::read(dir.path().join("out")).unwrap();
+    let whole = (0..=files.len())
+        .find(|&k| sim.stream(files[..k].iter().map(|f| f.id.as_str())) == got)
+        .unwrap_or_else(|| panic!("{} bytes are not a run of whole files", got.len()));
+    assert!(
+        whole > 0 && whole < files.len(),
+        "stopped in the middle: {whole}"
+    );
+}
+
+/// Counts, across outputs, each file's whole appearances and the lines that belong to no
+/// whole file (a file torn by a kill).
+fn census(sim: &Sim, ids: &[String], outputs: &[Vec<u8>]) -> (BTreeMap<String, usize>, usize) {
+    let mut by_first_line = BTreeMap::new();
+    for id in ids {
+        let content = sim.stream([id.as_str()]);
+        let text = String::from_utf8(content).unwrap();
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        by_first_line.insert(lines[0].clone(), (id.clone(), lines));
+    }
+    let mut counts: BTreeMap<String, usize> = ids.iter().map(|id| (id.clone(), 0)).collect();
+    let mut stray = 0;
+    for output in outputs {
+        let text = String::from_utf8_lossy(output);
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        let mut i = 0;
+        while i < lines.len() {
+            let line = lines[i].strip_suffix('\n');
+            match line.and_then(|l| by_first_line.get(l)) {
+                Some((id, want))
+                    if lines.len() >= i + want.len()
+                        && want
+                            .iter()
+                            .zip(&lines[i..])
+                            .all(|(w, g)| g.strip_suffix('\n') == Some(w)) =>
+                {
+                    *counts.get_mut(id).unwrap() += 1;
+                    i += want.len();
+                }
+                _ => {
+                    stray += 1;
+                    i += 1;
+                }
+            }
+        }
+    }
+    (counts, stray)
+}
+
+/// Kills the whole `cl-list --state | cl-fetch --state` pipeline with SIGKILL at random
+/// moments, then lets it finish, and checks nothing was lost, doubled or left half-written.
+fn crash_test(directory_mode: bool) {
+    const KILLS: usize = 6;
+    const JOBS: usize = 4;
+    let (mut kills, mut checked, mut losses, mut duplicates, mut redownloads, mut torn) =
+        (0, 0, 0, 0, 0, 0);
+    for seed in [11u64, 12, 13] {
+        let sim = slow_sim(seed, 30, 40);
+        let dir = tempfile::tempdir().unwrap();
+        let files = sim.all_files(&["AUTH_LOG", "APP_LOG"]);
+        let ids: Vec<String> = files.iter().map(|f| f.id.clone()).collect();
+        let sink = if directory_mode { "-o lake" } else { "" };
+        let script = format!(
+            "cl-list \"$P\" -q -e AUTH_LOG,APP_LOG --after 2026-07-01T00:00:00Z --limit 7 --state s.json \
+             | cl-fetch -q -j {JOBS} --state s.json {sink}"
+        );
+        let mut rng = Rng::new(seed, b"kill moments");
+        let mut outputs = Vec::new();
+        for run in 0..=KILLS {
+            let out_path = dir.path().join(format!("out.{run}"));
+            let mut child = sim
+                .sh(&script)
+                .current_dir(dir.path())
+                .spawn(None, &out_path);
+            if run < KILLS {
+                std::thread::sleep(Duration::from_millis(20 + rng.below(600)));
+                if child.try_wait().unwrap().is_none() {
+                    signal(child.id(), "KILL", true);
+                    kills += 1;
+                }
+                let _ = child.wait();
+            } else {
+                let status = child.wait().unwrap();
+                let mut err = String::new();
+                std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+                assert!(status.success(), "the last run must finish: {err}");
+            }
+            outputs.push(std::fs::read(&out_path).unwrap());
+        }
+        let leftovers: Vec<String> = tree(dir.path())
+            .into_iter()
+            .filter(|p| p.ends_with(".part"))
+            .collect();
+        assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+        checked += files.len();
+        redownloads += sim.downloads() - files.len();
+        if directory_mode {
+            for f in &files {
+                let path = dir
+                    .path()
+                    .join("lake")
+                    .join(sim.ws())
+                    .join(&f.event_type)
+                    .join("2026-07-16");
+                match std::fs::read(path.join(format!("{}.jsonl", f.id))) {
+                    Ok(bytes) => assert_bytes(&bytes, &sim.content(&f.id)),
+                    Err(_) => losses += 1,
+                }
+            }
+            assert_eq!(
+                tree(&dir.path().join("lake")).len(),
+                files.len(),
+                "no stray files"
+            );
+        } else {
+            let (counts, stray) = census(&sim, &ids, &outputs);
+            losses += counts.values().filter(|&&n| n == 0).count();
+            duplicates += counts
+                .values()
+                .filter(|&&n| n > 1)
+                .map(|n| n - 1)
+                .sum::<usize>();
+            torn += stray;
+        }
+    }
+    let mode = if directory_mode {
+        "directory"
+    } else {
+        "stdout"
+    };
+    eprintln!(
+        "| crash test, {mode} | {kills} kill -9 | {checked} files checked | {losses} lost | \
+         {duplicates} duplicated | {torn} torn lines | {redownloads} re-downloads |"
+    );
+    assert_eq!(losses, 0);
+    // Only the file being handed over when a kill came can be delivered twice (stdout), and
+    // only files in flight or waiting for their turn are fetched again.
+    assert!(
+        duplicates <= kills,
+        "{duplicates} duplicates for {kills} kills"
+    );
+    assert!(torn <= kills);
+    let window = 4 * JOBS + 16 + JOBS;
+    assert!(redownloads <= kills * window, "{redownloads} re-downloads");
+    if directory_mode {
+        assert_eq!(duplicates, 0);
+        assert!(redownloads <= kills * JOBS, "{redownloads} re-downloads");
+    }
+}
+
+#[test]
+fn crash_test_directory_mode() {
+    crash_test(true);
+}
+
+#[test]
+fn crash_test_stdout_mode() {
+    crash_test(false);
+}
