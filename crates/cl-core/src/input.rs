@@ -156,4 +156,47 @@ mod tests {
             assert!(err.contains(want), "{line}: {err}");
         }
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_text_gives_a_line_or_a_reason_never_a_panic(text in "\\PC{0,200}") {
+                let _ = parse_line(&text, Some(&ws()));
+            }
+
+            #[test]
+            fn bare_and_json_forms_of_an_id_agree(
+                id in "[A-Za-z0-9_-][A-Za-z0-9_.-]{0,60}",
+                extra in proptest::collection::btree_map("[a-z_]{1,8}", "\\PC{0,20}", 0..5),
+            ) {
+                prop_assume!(!id.contains(".."));
+                let bare = parse_line(&id, Some(&ws())).unwrap().unwrap();
+                let mut object = serde_json::Map::new();
+                for (k, v) in extra {
+                    object.insert(k, Value::String(v));
+                }
+                for known in ["id", "principal", "file_size", "file_sha256", "event_type", "end_time", "cursor"] {
+                    object.remove(known);
+                }
+                object.insert("id".into(), Value::String(id.clone()));
+                let json = parse_line(&Value::Object(object).to_string(), Some(&ws())).unwrap().unwrap();
+                prop_assert_eq!(&bare.id, &id);
+                prop_assert_eq!(json, bare);
+            }
+
+            #[test]
+            fn every_accepted_id_is_a_safe_file_name(text in "\\PC{0,80}") {
+                let line = Value::Object([("id".to_owned(), Value::String(text))].into_iter().collect());
+                if let Ok(Some(file)) = parse_line(&line.to_string(), Some(&ws())) {
+                    prop_assert!(!file.id.is_empty());
+                    prop_assert!(!file.id.contains(['/', '\\']) && !file.id.contains(".."));
+                    prop_assert!(!file.id.starts_with('.'));
+                    prop_assert!(!file.id.chars().any(|c| c.is_control() || c.is_whitespace()));
+                }
+            }
+        }
+    }
 }

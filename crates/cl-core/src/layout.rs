@@ -99,4 +99,32 @@ mod tests {
         }
         validate_id("eclf_01J2ABCDEF-xyz.1").unwrap();
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use std::path::Component;
+
+        proptest! {
+            #[test]
+            fn a_path_never_leaves_the_output_directory(
+                id in "\\PC{0,40}",
+                event_type in proptest::option::of("\\PC{0,30}"),
+                end_time in proptest::option::of("\\PC{0,40}|2026-0[1-9]-1[0-9]T0[0-9]:00:00Z"),
+            ) {
+                prop_assume!(validate_id(&id).is_ok());
+                let mut file = file(None, None);
+                file.id = id.clone();
+                file.event_type = event_type;
+                file.end_time = end_time;
+                if let Ok(path) = relative_path(&file) {
+                    let parts: Vec<Component> = path.components().collect();
+                    prop_assert!(parts.iter().all(|c| matches!(c, Component::Normal(_))), "{path:?}");
+                    prop_assert!(parts.len() == 1 || parts.len() == 4, "{path:?}");
+                    let file_name = format!("{id}.jsonl");
+                    prop_assert_eq!(path.file_name().and_then(|n| n.to_str()), Some(file_name.as_str()));
+                }
+            }
+        }
+    }
 }

@@ -225,4 +225,79 @@ mod tests {
         assert_eq!(preview(b"ab\n"), r#""ab\n""#);
         assert!(preview(&[b'x'; 500]).ends_with('…'));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn json_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                (-1e9f64..1e9).prop_map(Value::from),
+                "\\PC{0,12}".prop_map(Value::String),
+            ];
+            leaf.prop_recursive(3, 24, 4, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    proptest::collection::btree_map("[a-z]{1,6}", inner, 0..4)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn any_bytes_give_a_page_or_a_reason_never_a_panic(
+                body in proptest::collection::vec(any::<u8>(), 0..300),
+            ) {
+                let _ = parse(&body);
+            }
+
+            #[test]
+            fn listed_files_come_out_as_they_went_in_plus_the_added_fields(
+                items in proptest::collection::vec(
+                    ("[a-z0-9_]{1,20}", proptest::collection::btree_map("[a-z_]{1,8}", json_value(), 0..5)),
+                    0..6,
+                ),
+                has_more in any::<bool>(),
+                pretty in any::<bool>(),
+            ) {
+                let data: Vec<Value> = items
+                    .iter()
+                    .map(|(id, fields)| {
+                        let mut object: serde_json::Map<String, Value> =
+                            fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                        object.insert("id".into(), Value::String(id.clone()));
+                        Value::Object(object)
+                    })
+                    .collect();
+                let page = serde_json::json!({
+                    "data": data, "has_more": has_more,
+                    "last_end_time": (!items.is_empty()).then_some("2026-07-16T00:00:00+00:00"),
+                });
+                let body = if pretty {
+                    serde_json::to_vec_pretty(&page).unwrap()
+                } else {
+                    serde_json::to_vec(&page).unwrap()
+                };
+                let parsed = parse(&body).unwrap();
+                prop_assert_eq!(parsed.files.len(), items.len());
+                prop_assert_eq!(parsed.has_more, has_more);
+                let cursor = Value::from("c");
+                for (file, original) in parsed.files.iter().zip(&data) {
+                    let line = file.to_json_line(&[("cursor", &cursor)]);
+                    prop_assert!(!line.contains('\n'));
+                    // The API's own text, compacted, then the added field.
+                    let mut want = original.as_object().unwrap().clone();
+                    want.remove("cursor");
+                    let mut want = Value::Object(want).to_string();
+                    want.pop();
+                    want.push_str(",\"cursor\":\"c\"}");
+                    prop_assert_eq!(line, want);
+                }
+            }
+        }
+    }
 }

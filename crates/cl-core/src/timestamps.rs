@@ -108,4 +108,41 @@ mod tests {
         assert!(parse_time("99999999999999999999w", now()).is_err());
         assert!(parse_time("999999999999d", now()).is_err());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_text_gives_a_time_or_a_usage_error(text in "\\PC{0,40}") {
+                if let Err(e) = parse_time(&text, now()) {
+                    prop_assert!(e.is_config());
+                }
+            }
+
+            #[test]
+            fn an_age_is_now_minus_that_many_units(n in 0i64..1_000_000, unit in "[smhdw]") {
+                let seconds = match unit.as_str() {
+                    "s" => 1, "m" => 60, "h" => 3600, "d" => 86_400, _ => 604_800,
+                };
+                prop_assume!(n * seconds < 200 * 366 * 86_400);
+                let got = parse_time(&format!("{n}{unit}"), now()).unwrap();
+                prop_assert_eq!(got, now() - SignedDuration::from_secs(n * seconds));
+            }
+
+            #[test]
+            fn formatted_times_parse_back_to_the_same_instant(
+                micros in -60_000_000_000_000_000i64..60_000_000_000_000_000i64,
+                offset_minutes in -(23 * 60i32)..(23 * 60),
+            ) {
+                let ts = Timestamp::from_microsecond(micros).unwrap();
+                prop_assert_eq!(parse_time(&format_time(ts), now()).unwrap(), ts);
+                let offset = jiff::tz::Offset::from_seconds(offset_minutes * 60).unwrap();
+                let local = ts.to_zoned_datetime(jiff::tz::TimeZone::fixed(offset));
+                let text = local.strftime("%Y-%m-%dT%H:%M:%S%.f%:z").to_string();
+                prop_assert_eq!(parse_time(&text, now()).unwrap(), ts, "{}", text);
+            }
+        }
+    }
 }
