@@ -4,6 +4,7 @@
 mod compose;
 mod errors;
 mod fetch;
+mod flow;
 mod list;
 mod reliability;
 mod state;

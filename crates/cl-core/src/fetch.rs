@@ -13,7 +13,7 @@ use crate::layout::relative_path;
 use crate::observe::{Event, Observer};
 use crate::principal::Principal;
 use crate::sha256::{Hasher, Sha256Digest};
-use crate::spool::Spool;
+use crate::spool::{MemoryBudget, Spool};
 use serde_json::json;
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File};
@@ -26,9 +26,11 @@ use std::thread;
 use std::time::Duration;
 
 /// Read and hash in chunks of this size; no whole-file buffer exists anywhere.
-const CHUNK: usize = 64 << 10;
+const CHUNK: usize = 256 << 10;
 /// A file waiting for its turn on stdout stays in memory up to this size, then spills to disk.
-const SPOOL_MEMORY: usize = 512 << 10;
+const SPOOL_PER_FILE: usize = 1 << 20;
+/// What all waiting files of a run may hold in memory together.
+const SPOOL_BUDGET: usize = 16 << 20;
 /// How often blocked threads look at the cancel flag.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -115,7 +117,8 @@ enum Outcome {
 
 struct Verified {
     bytes: u64,
-    sha256: Sha256Digest,
+    /// Computed when something compares or prints it.
+    sha256: Option<Sha256Digest>,
     ends_with_newline: bool,
 }
 
@@ -160,7 +163,12 @@ pub fn run(
     input: Input,
     out: &mut dyn Write,
 ) -> Result<(Summary, Result<()>)> {
-    let jobs = options.jobs.max(1);
+    // `xargs -n 1 cl-fetch` runs are common: no more threads than there are ids to fetch.
+    let jobs = match &input {
+        Input::Arguments(ids) => options.jobs.min(ids.len()),
+        Input::Lines(_) => options.jobs,
+    }
+    .max(1);
     let checkpoint = options.state.as_deref().map(Checkpoint::open).transpose()?;
     // Stdout mode skips files the state shows delivered; a directory checks its own files.
     let earlier = match (&checkpoint, &options.destination) {
@@ -170,7 +178,9 @@ pub fn run(
     let window = Arc::new(Window {
         next: Mutex::new(1),
         moved: Condvar::new(),
-        size: (jobs as u64) * 4 + 16,
+        // Finished files wait in a memory budget or spool files, so the window can be wide:
+        // a slow file holds back the output behind it, not the downloads.
+        size: (jobs as u64 * 8).max(256),
     });
     // The client's flag: a signal stops requests, waits and this pipeline alike.
     let cancel = client.cancel_flag().clone();
@@ -196,6 +206,7 @@ pub fn run(
 
     let task_rx = Arc::new(Mutex::new(task_rx));
     let swept = Arc::new(Mutex::new(HashSet::new()));
+    let budget = MemoryBudget::new(SPOOL_BUDGET);
     let mut workers = Vec::with_capacity(jobs);
     for n in 0..jobs {
         let worker = Worker {
@@ -203,6 +214,7 @@ pub fn run(
             destination: options.destination.clone(),
             cancel: cancel.clone(),
             swept: swept.clone(),
+            budget: budget.clone(),
         };
         let tasks = task_rx.clone();
         let done = done_tx.clone();
@@ -371,6 +383,8 @@ struct Worker {
     cancel: Arc<AtomicBool>,
     /// Directories already cleared of temporary files a killed run left behind.
     swept: Arc<Mutex<HashSet<PathBuf>>>,
+    /// Memory that waiting files share.
+    budget: Arc<MemoryBudget>,
 }
 
 impl Worker {
@@ -417,8 +431,9 @@ impl Worker {
             }
             _ => client
                 .retrying(|| {
-                    let mut spool = Spool::new(SPOOL_MEMORY);
-                    download_verified(client, &file, &mut spool, &self.cancel)
+                    let mut spool = Spool::new(SPOOL_PER_FILE, self.budget.clone());
+                    let digest = file.file_sha256.is_some();
+                    download_verified(client, &file, &mut spool, digest, &self.cancel)
                         .map(|verified| (spool, verified))
                 })
                 .map(|(spool, verified)| Outcome::Ready {
@@ -451,7 +466,9 @@ impl Worker {
             })?;
         // Held while writing: the sweep of a later run leaves a locked file alone.
         let _ = temp.as_file().try_lock();
-        let verified = download_verified(&self.client, file, temp.as_file_mut(), &self.cancel)?;
+        // The manifest prints the digest, so directory mode always computes it.
+        let verified =
+            download_verified(&self.client, file, temp.as_file_mut(), true, &self.cancel)?;
         let writing = || format!("writing {}", path.display());
         temp.as_file()
             .sync_all()
@@ -506,7 +523,7 @@ fn verify_existing(file: &FileRef, path: &Path) -> Result<Option<Verified>> {
     let bytes = hasher.bytes();
     let ends_with_newline = hasher.ends_with_newline();
     let sha256 = hasher.finish();
-    if file.file_sha256.is_some_and(|want| want != sha256) {
+    if file.file_sha256.is_some_and(|want| Some(want) != sha256) {
         return Ok(None);
     }
     Ok(Some(Verified {
@@ -522,11 +539,12 @@ fn download_verified(
     client: &Client,
     file: &FileRef,
     sink: &mut dyn Write,
+    digest: bool,
     cancel: &AtomicBool,
 ) -> Result<Verified> {
     let context = format!("downloading {}", file.id);
     let mut download = client.open_download(&file.principal, &file.id)?;
-    let mut hasher = Hasher::default();
+    let mut hasher = Hasher::new(digest);
     let mut buf = vec![0u8; CHUNK];
     loop {
         if cancel.load(Ordering::Relaxed) {
@@ -572,9 +590,11 @@ fn download_verified(
             "size mismatch: the listing says {expected} bytes, got {bytes}"
         )));
     }
-    if let Some(expected) = file.file_sha256.filter(|&d| d != sha256) {
+    if let (Some(expected), Some(got)) = (file.file_sha256, sha256)
+        && expected != got
+    {
         return Err(mismatch(format!(
-            "sha256 mismatch: the listing says {expected}, got {sha256}"
+            "sha256 mismatch: the listing says {expected}, got {got}"
         )));
     }
     Ok(Verified {
@@ -617,7 +637,7 @@ impl Delivery<'_> {
                     "id": file.id,
                     "path": path.to_string_lossy(),
                     "bytes": verified.bytes,
-                    "sha256": verified.sha256.to_string(),
+                    "sha256": verified.sha256.map(|d| d.to_string()),
                     "status": if skipped { "skipped" } else { "downloaded" },
                     "event_type": file.event_type,
                     "principal": file.principal.as_str(),

@@ -36,19 +36,36 @@ impl fmt::Debug for Sha256Digest {
     }
 }
 
-/// Hashes bytes as they pass, counting them and remembering the last one.
-#[derive(Default)]
+/// Counts bytes as they pass, remembers the last one, and hashes them unless told not to.
 pub struct Hasher {
-    inner: Sha256,
+    inner: Option<Sha256>,
     bytes: u64,
     last: Option<u8>,
 }
 
+impl Default for Hasher {
+    fn default() -> Self {
+        Hasher::new(true)
+    }
+}
+
 impl Hasher {
+    /// A hasher; with `digest` false it only counts (SHA-256 is most of the CPU a download
+    /// costs, so it is skipped when nothing will compare or print the digest).
+    pub fn new(digest: bool) -> Self {
+        Hasher {
+            inner: digest.then(Sha256::new),
+            bytes: 0,
+            last: None,
+        }
+    }
+
     /// Adds a chunk.
     pub fn update(&mut self, chunk: &[u8]) {
         if let Some(&b) = chunk.last() {
-            self.inner.update(chunk);
+            if let Some(inner) = &mut self.inner {
+                inner.update(chunk);
+            }
             self.bytes += chunk.len() as u64;
             self.last = Some(b);
         }
@@ -64,9 +81,10 @@ impl Hasher {
         self.last.is_none_or(|b| b == b'\n')
     }
 
-    /// The digest of everything seen.
-    pub fn finish(self) -> Sha256Digest {
-        Sha256Digest(self.inner.finalize().into())
+    /// The digest of everything seen, if it was hashing.
+    pub fn finish(self) -> Option<Sha256Digest> {
+        self.inner
+            .map(|inner| Sha256Digest(inner.finalize().into()))
     }
 }
 
@@ -80,7 +98,7 @@ mod tests {
         h.update(b"ab");
         h.update(b"c");
         assert_eq!(h.bytes(), 3);
-        let d = h.finish();
+        let d = h.finish().unwrap();
         let hex = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
         assert_eq!(d.to_string(), hex);
         assert_eq!(Sha256Digest::from_hex(&hex.to_uppercase()), Some(d));

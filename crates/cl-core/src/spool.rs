@@ -1,23 +1,55 @@
-//! Where a finished file waits for its turn on stdout: memory while small, then an unnamed
-//! temporary file, so waiting files never pile up in RAM.
+//! Where a finished file waits for its turn on stdout: memory while small and while the run's
+//! memory budget has room, then an unnamed temporary file, so waiting files never pile up in
+//! RAM however many finish early.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// A write-once, read-once buffer that spills to disk past `memory_limit` bytes.
+/// Memory that all spools of a run share.
+#[derive(Debug)]
+pub struct MemoryBudget {
+    left: AtomicUsize,
+}
+
+impl MemoryBudget {
+    /// A budget of `bytes`.
+    pub fn new(bytes: usize) -> Arc<Self> {
+        Arc::new(MemoryBudget {
+            left: AtomicUsize::new(bytes),
+        })
+    }
+
+    fn take(&self, bytes: usize) -> bool {
+        self.left
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                left.checked_sub(bytes)
+            })
+            .is_ok()
+    }
+
+    fn give(&self, bytes: usize) {
+        self.left.fetch_add(bytes, Ordering::AcqRel);
+    }
+}
+
+/// A write-once, read-once buffer that spills to disk past its own limit or the budget's.
 pub struct Spool {
     memory: Vec<u8>,
     file: Option<File>,
-    memory_limit: usize,
+    per_file: usize,
+    budget: Arc<MemoryBudget>,
 }
 
 impl Spool {
-    /// An empty spool that keeps up to `memory_limit` bytes in memory.
-    pub fn new(memory_limit: usize) -> Self {
+    /// An empty spool that keeps up to `per_file` bytes in memory, budget permitting.
+    pub fn new(per_file: usize, budget: Arc<MemoryBudget>) -> Self {
         Spool {
             memory: Vec::new(),
             file: None,
-            memory_limit,
+            per_file,
+            budget,
         }
     }
 
@@ -27,8 +59,8 @@ impl Spool {
     }
 
     /// Writes everything spooled to `out`.
-    pub fn copy_to(self, out: &mut dyn Write) -> io::Result<()> {
-        match self.file {
+    pub fn copy_to(mut self, out: &mut dyn Write) -> io::Result<()> {
+        match self.file.take() {
             None => out.write_all(&self.memory),
             Some(mut file) => {
                 file.seek(SeekFrom::Start(0))?;
@@ -43,6 +75,15 @@ impl Spool {
             }
         }
     }
+
+    fn spill(&mut self) -> io::Result<&mut File> {
+        // Unnamed: the OS removes it however the process ends.
+        let mut file = tempfile::tempfile()?;
+        file.write_all(&self.memory)?;
+        self.budget.give(self.memory.len());
+        self.memory = Vec::new();
+        Ok(self.file.insert(file))
+    }
 }
 
 impl Write for Spool {
@@ -50,21 +91,21 @@ impl Write for Spool {
         if let Some(file) = &mut self.file {
             return file.write(data);
         }
-        if self.memory.len() + data.len() <= self.memory_limit {
+        if self.memory.len() + data.len() <= self.per_file && self.budget.take(data.len()) {
             self.memory.extend_from_slice(data);
             return Ok(data.len());
         }
-        // Unnamed: the OS removes it however the process ends.
-        let mut file = tempfile::tempfile()?;
-        file.write_all(&self.memory)?;
-        self.memory = Vec::new();
-        let n = file.write(data)?;
-        self.file = Some(file);
-        Ok(n)
+        self.spill()?.write(data)
     }
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        self.budget.give(self.memory.len());
     }
 }
 
@@ -74,19 +115,39 @@ mod tests {
 
     #[test]
     fn small_stays_in_memory_large_spills_and_both_read_back() {
-        let mut small = Spool::new(8);
+        let budget = MemoryBudget::new(100);
+        let mut small = Spool::new(8, budget.clone());
         small.write_all(b"abc").unwrap();
         assert!(!small.spilled());
         let mut out = Vec::new();
         small.copy_to(&mut out).unwrap();
         assert_eq!(out, b"abc");
 
-        let mut large = Spool::new(8);
+        let mut large = Spool::new(8, budget.clone());
         large.write_all(b"0123456").unwrap();
         large.write_all(b"789abcdef").unwrap();
         assert!(large.spilled());
         let mut out = Vec::new();
         large.copy_to(&mut out).unwrap();
         assert_eq!(out, b"0123456789abcdef");
+        assert_eq!(
+            budget.left.load(Ordering::Acquire),
+            100,
+            "all memory given back"
+        );
+    }
+
+    #[test]
+    fn the_shared_budget_sends_later_spools_to_disk() {
+        let budget = MemoryBudget::new(10);
+        let mut a = Spool::new(8, budget.clone());
+        a.write_all(b"12345678").unwrap();
+        let mut b = Spool::new(8, budget.clone());
+        b.write_all(b"12345678").unwrap();
+        assert!(!a.spilled() && b.spilled());
+        drop(a);
+        let mut c = Spool::new(8, budget.clone());
+        c.write_all(b"1234").unwrap();
+        assert!(!c.spilled(), "memory comes back when a spool is done");
     }
 }

@@ -33,8 +33,10 @@ pub struct DatasetConfig {
     pub seed: u64,
     /// Files per event type and principal.
     pub files_per_type: u32,
-    /// Mean file size in bytes; each file is between half and one and a half times it.
+    /// Mean file size in bytes.
     pub file_size: u64,
+    /// How far sizes spread around the mean, in percent (50: from half to one and a half).
+    pub size_spread: u8,
     /// `end_time` of each type's first file (before jitter).
     pub start: Timestamp,
     /// Time between consecutive files of one type; also the span of a file's events.
@@ -60,6 +62,7 @@ impl DatasetConfig {
             seed,
             files_per_type: files_per_type as u32,
             file_size: 4096,
+            size_spread: 50,
             start: Timestamp::from_second(start_s - start_s.rem_euclid(hour))
                 .unwrap_or(Timestamp::UNIX_EPOCH),
             interval,
@@ -127,6 +130,8 @@ pub struct FileMeta {
     span: SignedDuration,
     /// Whether the last line lacks its newline.
     unterminated: bool,
+    /// Its place in its event type's listing, from 0.
+    pub index: u32,
 }
 
 /// Every file of the tenant, and their contents on demand.
@@ -264,7 +269,8 @@ fn file_meta(config: &DatasetConfig, principal: &str, event_type: &str, i: u32) 
     // The API's times carry microseconds; a finer end_time would not match its own text.
     let end_time = Timestamp::from_microsecond(exact.as_microsecond()).unwrap_or(exact);
     let id = format!("eclf_{}", rng.base32(26));
-    let target = config.file_size / 2 + rng.below(config.file_size.max(1));
+    let spread = config.file_size * u64::from(config.size_spread.min(100)) / 100;
+    let target = config.file_size - spread + rng.below(2 * spread + 1);
     FileMeta {
         file_name: format!(
             "{event_type}_{}_{id}.jsonl",
@@ -277,6 +283,7 @@ fn file_meta(config: &DatasetConfig, principal: &str, event_type: &str, i: u32) 
         end_time,
         target: target.max(1),
         span: config.interval,
+        index: i,
         unterminated: config.unterminated_every > 0
             && (i + 1).is_multiple_of(config.unterminated_every),
     }

@@ -38,6 +38,8 @@ pub struct FaultConfig {
     pub expired: f64,
     /// File bodies trickle at this many bytes per second (0: as fast as possible).
     pub bandwidth: u64,
+    /// Only the first file of each event type trickles; the others go at full speed.
+    pub slow_first: bool,
 }
 
 /// A fault the simulator injected.

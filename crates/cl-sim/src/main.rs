@@ -24,9 +24,12 @@ struct Args {
     /// Files per event type and principal.
     #[arg(long, default_value_t = 50)]
     files: u32,
-    /// Mean file size in bytes (each file is 0.5–1.5 times it).
+    /// Mean file size in bytes.
     #[arg(long, default_value_t = 4096)]
     file_size: u64,
+    /// How far file sizes spread around the mean, in percent (0: all the same size).
+    #[arg(long, value_name = "PERCENT", default_value_t = 50, value_parser = clap::value_parser!(u8).range(0..=100))]
+    size_spread: u8,
     /// end_time of each type's first file, RFC 3339 [default: a few hours before now]
     #[arg(long)]
     start: Option<Timestamp>,
@@ -100,6 +103,9 @@ struct FaultArgs {
     /// File bodies trickle at this many bytes per second (0: as fast as possible).
     #[arg(long, value_name = "BYTES", default_value_t = 0)]
     bandwidth: u64,
+    /// Only the first file of each event type trickles at --bandwidth.
+    #[arg(long)]
+    slow_first: bool,
 }
 
 fn fraction(text: &str) -> Result<f64, String> {
@@ -126,6 +132,7 @@ fn main() -> Result<()> {
     let mut config = SimConfig::new(args.seed);
     config.dataset.files_per_type = args.files;
     config.dataset.file_size = args.file_size;
+    config.dataset.size_spread = args.size_spread;
     config.dataset.interval = SignedDuration::from_secs(args.interval as i64);
     config.dataset.unterminated_every = args.unterminated_every;
     if let Some(start) = args.start {
@@ -154,6 +161,7 @@ fn main() -> Result<()> {
         hang: f.hang,
         expired: f.expired,
         bandwidth: f.bandwidth,
+        slow_first: f.slow_first,
     };
     let sim = start(config).context("cannot start the simulator")?;
     let mut out = std::io::stdout().lock();

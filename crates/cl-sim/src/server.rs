@@ -530,7 +530,8 @@ fn blob(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
             }
             let mut reply = Reply::new(StatusCode::OK, "application/jsonl", content);
             reply.body_fault = body_fault;
-            reply.pace = (config.bandwidth > 0).then(|| (config.bandwidth / 10).max(1) as usize);
+            let trickles = config.bandwidth > 0 && (!config.slow_first || file.index == 0);
+            reply.pace = trickles.then(|| (config.bandwidth / 10).max(1) as usize);
             reply
         }
         None => Reply::storage_error(

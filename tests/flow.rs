@@ -1,0 +1,81 @@
+//! How files flow through cl-fetch: downloads start as lines arrive, and a slow file holds
+//! back only the output behind it, never the downloads behind it.
+
+use crate::util::*;
+use cl_sim::server::Origin;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn a_slow_file_holds_back_the_output_behind_it_but_not_the_downloads() {
+    // The first file trickles for about two seconds; the 29 behind it are small and fast.
+    let sim = Sim::with(|c| {
+        c.dataset.files_per_type = 30;
+        c.faults.bandwidth = 300;
+        c.faults.slow_first = true;
+    });
+    let files = sim.files(sim.ws(), "AUTH_LOG");
+    let start = Instant::now();
+    let out = sim
+        .sh("cl-list \"$P\" -q -e AUTH_LOG --after 2026-07-01T00:00:00Z | cl-fetch -q -j 4")
+        .assert_exit(0);
+    let took = start.elapsed();
+    assert_bytes(
+        &out.stdout,
+        &sim.stream(files.iter().map(|f| f.id.as_str())),
+    );
+    let blobs: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.origin == Origin::Blob)
+        .collect();
+    assert_eq!(blobs.len(), 30);
+    let first = blobs[0].at;
+    let last = blobs.iter().map(|r| r.at).max().unwrap();
+    let slow = Duration::from_millis(1000 * files[0].size / 300);
+    assert!(
+        last - first < slow / 2,
+        "the downloads behind the slow file waited for it: {:?} of {slow:?}",
+        last - first
+    );
+    assert!(
+        took < slow + Duration::from_secs(1),
+        "{took:?} for a {slow:?} file"
+    );
+}
+
+#[test]
+fn downloads_start_as_lines_arrive_without_waiting_for_the_end_of_input() {
+    let sim = Sim::start();
+    let files = sim.files(sim.ws(), "AUTH_LOG");
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("out");
+    let mut child = Command::new(bin_dir().join("cl-fetch"))
+        .args(["-q", "--principal", sim.ws()])
+        .env("COMPLIANCE_API_BASE", sim.base_url())
+        .env("COMPLIANCE_API_KEY", sim.key())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::from(std::fs::File::create(&out_path).unwrap()))
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{}", files[0].id).unwrap();
+    stdin.flush().unwrap();
+    let want = sim.stream([files[0].id.as_str()]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read(&out_path).unwrap() != want {
+        assert!(
+            Instant::now() < deadline,
+            "the first file never came while input stayed open"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    writeln!(stdin, "{}", files[1].id).unwrap();
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    assert_bytes(
+        &std::fs::read(&out_path).unwrap(),
+        &sim.stream([files[0].id.as_str(), files[1].id.as_str()]),
+    );
+}
