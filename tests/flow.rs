@@ -46,6 +46,27 @@ fn a_slow_file_holds_back_the_output_behind_it_but_not_the_downloads() {
 }
 
 #[test]
+fn connections_to_the_api_and_the_blob_host_are_kept_alive_and_reused() {
+    let sim = Sim::with(|c| c.dataset.files_per_type = 40);
+    let ids: Vec<String> = sim
+        .files(sim.ws(), "AUTH_LOG")
+        .into_iter()
+        .map(|f| f.id)
+        .collect();
+    let out = sim
+        .cmd("cl-fetch")
+        .args(["-q", "-j", "3", "--principal", sim.ws()])
+        .args(&ids)
+        .assert_exit(0);
+    assert_bytes(&out.stdout, &sim.stream(ids.iter().map(String::as_str)));
+    let (api, blob) = sim.connections();
+    assert!(
+        api <= 3 && blob <= 3,
+        "80 requests over {api} API and {blob} blob connections"
+    );
+}
+
+#[test]
 fn downloads_start_as_lines_arrive_without_waiting_for_the_end_of_input() {
     let sim = Sim::start();
     let files = sim.files(sim.ws(), "AUTH_LOG");

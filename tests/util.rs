@@ -95,6 +95,11 @@ impl Sim {
             .count()
     }
 
+    /// Connections accepted by the API and by the blob host.
+    pub fn connections(&self) -> (u64, u64) {
+        self.inner.connections()
+    }
+
     /// How many of each fault were injected.
     pub fn injected(&self) -> std::collections::BTreeMap<String, u64> {
         self.inner.injected()

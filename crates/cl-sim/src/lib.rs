@@ -124,6 +124,7 @@ pub fn start(config: SimConfig) -> io::Result<RunningSim> {
         log_requests: config.log_requests,
         record: config.record,
         recorded: Mutex::new(Vec::new()),
+        connections: Default::default(),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -165,6 +166,7 @@ async fn accept(listener: tokio::net::TcpListener, origin: Origin, state: Arc<St
             continue;
         };
         let _ = stream.set_nodelay(true);
+        state.connections[origin as usize].fetch_add(1, Ordering::Relaxed);
         let state = state.clone();
         let reset = Arc::new(AtomicBool::new(false));
         let io = Connection {
@@ -302,6 +304,12 @@ impl RunningSim {
             .file(&config.workspace, id)
             .or_else(|| dataset.file(&config.org, id))?;
         Some(dataset.content(file).to_vec())
+    }
+
+    /// Connections accepted so far by the API and by the blob host.
+    pub fn connections(&self) -> (u64, u64) {
+        let [api, blob] = &self.state.connections;
+        (api.load(Ordering::Relaxed), blob.load(Ordering::Relaxed))
     }
 
     /// How many of each fault were injected so far.

@@ -66,6 +66,8 @@ pub struct State {
     pub(crate) record: bool,
     pub(crate) recorded: Mutex<Vec<Recorded>>,
     pub(crate) faults: Injector,
+    /// Connections accepted by the API and the blob host.
+    pub(crate) connections: [std::sync::atomic::AtomicU64; 2],
 }
 
 /// What to do with a request.
