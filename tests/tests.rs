@@ -7,5 +7,6 @@ mod fetch;
 mod flow;
 mod list;
 mod reliability;
+mod security;
 mod state;
 mod util;

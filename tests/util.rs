@@ -416,9 +416,16 @@ pub struct Canned {
 
 impl Canned {
     pub fn start(response: impl Into<Vec<u8>>) -> Canned {
+        let response = response.into();
+        Canned::streaming(move |stream| {
+            let _ = stream.write_all(&response);
+        })
+    }
+
+    /// A server that answers every request by calling `answer` on the connection.
+    pub fn streaming(answer: impl Fn(&mut std::net::TcpStream) + Send + 'static) -> Canned {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let response = response.into();
         let hits = Arc::new(AtomicUsize::new(0));
         let counter = hits.clone();
         std::thread::spawn(move || {
@@ -433,7 +440,7 @@ impl Canned {
                         Ok(n) => seen.extend_from_slice(&buf[..n]),
                     }
                 }
-                let _ = stream.write_all(&response);
+                answer(&mut stream);
             }
         });
         Canned { addr, hits }

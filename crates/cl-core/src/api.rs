@@ -339,6 +339,15 @@ fn redirect_target(response: &Response<Body>, current: &Uri) -> Result<Uri, Stri
         current.scheme_str().unwrap_or("https"),
         current.authority().map(|a| a.as_str()).unwrap_or("")
     );
+    if let Some((scheme, _)) = location.split_once("://")
+        && !scheme.eq_ignore_ascii_case("http")
+        && !scheme.eq_ignore_ascii_case("https")
+    {
+        let shown = location.split(['?', '#']).next().unwrap_or_default();
+        return Err(format!(
+            "refused redirect to {shown}: scheme {scheme:?} is not allowed: https is required"
+        ));
+    }
     let absolute = if location.contains("://") {
         location.to_owned()
     } else if let Some(rest) = location.strip_prefix("//") {

@@ -121,6 +121,7 @@ impl State {
         })
         .map_err(|e| saving(e.into()))?;
         text.push(b'\n');
+        crate::fsutil::make_private(temp.path(), 0o600).map_err(saving)?;
         temp.write_all(&text).map_err(saving)?;
         temp.as_file().sync_all().map_err(saving)?;
         temp.persist(path).map_err(|e| saving(e.error))?;
@@ -166,12 +167,14 @@ impl StateLock {
     /// Takes the lock, or fails at once if another run holds it.
     pub fn acquire(path: &Path) -> Result<StateLock> {
         let lock_path = PathBuf::from(format!("{}.lock", path.display()));
+        let opening = |e| Error::io(format!("opening {}", lock_path.display()), e);
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|e| Error::io(format!("opening {}", lock_path.display()), e))?;
+            .map_err(opening)?;
+        crate::fsutil::make_private(&lock_path, 0o600).map_err(opening)?;
         match file.try_lock() {
             Ok(()) => Ok(StateLock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => Err(Error::Busy(format!(

@@ -451,7 +451,7 @@ impl Worker {
     /// Downloads one file to `path` through a temporary name beside it.
     fn store(&self, file: &FileRef, path: &Path) -> Result<Verified> {
         let parent = path.parent().unwrap_or(Path::new("."));
-        fs::create_dir_all(parent)
+        crate::fsutil::create_private_dir_all(parent)
             .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
         self.sweep_once(parent)?;
         let mut temp = tempfile::Builder::new()
@@ -464,6 +464,9 @@ impl Worker {
                     e,
                 )
             })?;
+        // Log contents are sensitive: owner-only, whatever the umask.
+        crate::fsutil::make_private(temp.path(), 0o600)
+            .map_err(|e| Error::io(format!("protecting {}", temp.path().display()), e))?;
         // Held while writing: the sweep of a later run leaves a locked file alone.
         let _ = temp.as_file().try_lock();
         // The manifest prints the digest, so directory mode always computes it.

@@ -86,7 +86,7 @@ fn run(args: Args) -> Result<ExitCode> {
     ));
     let destination = match &args.output_dir {
         Some(dir) => {
-            std::fs::create_dir_all(dir)
+            cl_core::fsutil::create_private_dir_all(dir)
                 .with_context(|| format!("cannot create output directory {}", dir.display()))?;
             Destination::Directory(dir.clone())
         }

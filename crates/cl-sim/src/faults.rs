@@ -40,6 +40,9 @@ pub struct FaultConfig {
     pub bandwidth: u64,
     /// Only the first file of each event type trickles; the others go at full speed.
     pub slow_first: bool,
+    /// Downloads redirect here instead of to the simulator's own blob host (a hostile or
+    /// misconfigured service).
+    pub redirect_to: Option<String>,
 }
 
 /// A fault the simulator injected.

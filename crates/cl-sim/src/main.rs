@@ -106,6 +106,9 @@ struct FaultArgs {
     /// Only the first file of each event type trickles at --bandwidth.
     #[arg(long)]
     slow_first: bool,
+    /// Answer every download with a redirect to URL instead of a signed URL of its own.
+    #[arg(long, value_name = "URL")]
+    redirect_to: Option<String>,
 }
 
 fn fraction(text: &str) -> Result<f64, String> {
@@ -162,6 +165,7 @@ fn main() -> Result<()> {
         expired: f.expired,
         bandwidth: f.bandwidth,
         slow_first: f.slow_first,
+        redirect_to: f.redirect_to.clone(),
     };
     let sim = start(config).context("cannot start the simulator")?;
     let mut out = std::io::stdout().lock();

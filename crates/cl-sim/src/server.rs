@@ -448,6 +448,10 @@ fn list(state: &State, scope: Scope, principal: &str, query: &str, roll: &Roll<'
 }
 
 fn download(state: &State, principal: &str, id: &str, roll: &Roll<'_>) -> Reply {
+    if let Some(location) = &state.faults.config().redirect_to {
+        return Reply::new(StatusCode::TEMPORARY_REDIRECT, "text/plain", "")
+            .with_header(hyper::header::LOCATION, location.clone());
+    }
     let Some(file) = state.dataset.file(principal, id) else {
         return Reply::error(
             StatusCode::NOT_FOUND,
