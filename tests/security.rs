@@ -176,7 +176,8 @@ fn plain_http_elsewhere_is_refused_with_no_packet_leaving_the_machine() {
     // to connect or resolve, the error would say so instead of naming the policy.
     let script = r#"
         ip link set lo up
-        cl-sim --redirect-to 'http://blob.example.com/f?signature=SECRET' > sim.env 2>/dev/null &
+        : > sim.env
+        cl-sim --redirect-to 'http://blob.example.com/f?signature=SECRET' >> sim.env 2>/dev/null &
         while [ "$(wc -l < sim.env)" -lt 4 ]; do sleep 0.05; done
         . ./sim.env
         set +e
@@ -191,8 +192,8 @@ fn plain_http_elsewhere_is_refused_with_no_packet_leaving_the_machine() {
         .current_dir(dir.path())
         .assert_exit(0);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(stdout, "list status 2\nfetch status 1\n");
     let err = stderr(&out);
+    assert_eq!(stdout, "list status 2\nfetch status 1\n", "{err}");
     assert!(err.contains(
         "cl-list: invalid base URL \"http://api.example.com/v1/compliance\": plain http is allowed \
          only to loopback hosts, not api.example.com: https is required\n"
