@@ -230,9 +230,9 @@ fn hostile_answers_fail_cleanly_with_bounded_memory() {
     .assert_exit(1);
     let err = stderr(&out);
     assert!(err.starts_with("cl-list: listing AUTH_LOG after "), "{err}");
-    assert!(err.contains(": the page is larger than 64 MiB\n"), "{err}");
+    assert!(err.contains(": the page is larger than 16 MiB\n"), "{err}");
     let rss: u64 = err.split("RSS_KB=").nth(1).unwrap().trim().parse().unwrap();
-    assert!(rss < 100 * 1024, "{rss} KiB");
+    assert!(rss < 64 * 1024, "{rss} KiB");
 
     // A flood of headers.
     let mut flood = b"HTTP/1.1 200 OK\r\n".to_vec();

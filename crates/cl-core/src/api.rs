@@ -24,7 +24,7 @@ const ESCAPE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// A listing page larger than this is refused rather than held in memory.
-const MAX_PAGE_BYTES: u64 = 64 << 20;
+const MAX_PAGE_BYTES: u64 = 16 << 20;
 /// How much of an error body is read to find the server's message.
 const MAX_ERROR_BODY: u64 = 64 << 10;
 /// Redirect hops followed for one download before giving up.
