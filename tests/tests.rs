@@ -6,6 +6,7 @@ mod errors;
 mod fetch;
 mod flow;
 mod list;
+mod network;
 mod reliability;
 mod security;
 mod state;

@@ -74,6 +74,15 @@ impl Sim {
         self.inner.base_url()
     }
 
+    pub fn blob_origin(&self) -> String {
+        self.inner.blob_origin().to_owned()
+    }
+
+    /// The CA to trust when the simulator serves HTTPS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.inner.ca_pem()
+    }
+
     pub fn files(&self, principal: &str, event_type: &str) -> Vec<FileInfo> {
         self.inner.files(principal, event_type)
     }

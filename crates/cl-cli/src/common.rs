@@ -30,6 +30,10 @@ pub struct CommonArgs {
     )]
     pub base_url: String,
 
+    /// Also trust the certificate authorities in FILE (PEM); repeatable. $SSL_CERT_FILE too.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Vec<PathBuf>,
+
     /// Seconds to wait for a connection, or for any byte while waiting or reading.
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout: u64,
@@ -77,6 +81,12 @@ impl CommonArgs {
                 ..RetryPolicy::default()
             },
             cancel,
+            ca_files: self
+                .ca_cert
+                .iter()
+                .cloned()
+                .chain(std::env::var_os("SSL_CERT_FILE").map(PathBuf::from))
+                .collect(),
         })
     }
 

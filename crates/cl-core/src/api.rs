@@ -45,6 +45,8 @@ pub struct ClientConfig {
     pub retry: RetryPolicy,
     /// Set to stop: waits end early and no new request starts.
     pub cancel: Arc<AtomicBool>,
+    /// PEM files of certificate authorities to trust besides the web roots and the OS store.
+    pub ca_files: Vec<std::path::PathBuf>,
 }
 
 /// One listing request.
@@ -95,9 +97,15 @@ impl Read for Download {
 }
 
 impl Client {
-    /// Builds the client. Nothing is connected until the first request.
-    pub fn new(config: ClientConfig, observer: Arc<dyn Observer>) -> Self {
-        let agent = Agent::config_builder()
+    /// Builds the client. Nothing is connected until the first request; the trust store is
+    /// read only when https is in play, so a loopback run starts without it.
+    pub fn new(config: ClientConfig, observer: Arc<dyn Observer>) -> Result<Self> {
+        let mut builder = Agent::config_builder();
+        if config.base.as_str().starts_with("https:") || !config.ca_files.is_empty() {
+            let roots = crate::tls::root_certs(&config.ca_files)?;
+            builder = builder.tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build());
+        }
+        let agent = builder
             // Statuses are ours to read: 429/503 carry Retry-After, errors carry messages.
             .http_status_as_error(false)
             // Redirects are followed by hand, so nothing of the API request reaches the blob host.
@@ -110,7 +118,7 @@ impl Client {
             .max_idle_connections_per_host(128)
             .build()
             .new_agent();
-        Client {
+        Ok(Client {
             agent,
             base: config.base,
             key: config.key,
@@ -119,7 +127,7 @@ impl Client {
             retry: config.retry,
             cancel: config.cancel,
             pause: Pause::default(),
-        }
+        })
     }
 
     /// The flag that stops this client's work.
@@ -294,7 +302,20 @@ impl Client {
             status: result.as_ref().ok().map(|r| r.status().as_u16()),
             elapsed: start.elapsed(),
         });
-        result.map_err(|e| self.transport(context, e))
+        result.map_err(|e| match tls_failure(&e) {
+            Some(why) => {
+                let host = shown_url.parse::<Uri>().ok();
+                let host = host.as_ref().and_then(|u| u.host()).unwrap_or("?");
+                Error::Tls {
+                    context: context.to_owned(),
+                    message: format!(
+                        "TLS with {host} failed: {why}\nhint: if a private CA or a TLS-inspecting \
+                         proxy signs its certificate, give --ca-cert FILE (PEM) or set SSL_CERT_FILE"
+                    ),
+                }
+            }
+            None => self.transport(context, e),
+        })
     }
 
     fn transport(&self, context: &str, error: ureq::Error) -> Error {
@@ -498,6 +519,19 @@ fn one_line(text: &str) -> String {
         format!("{}…", joined.chars().take(MAX).collect::<String>())
     } else {
         joined
+    }
+}
+
+/// The rustls error inside a transport error, if the handshake is what failed.
+fn tls_failure(error: &ureq::Error) -> Option<String> {
+    match error {
+        ureq::Error::Rustls(e) => Some(e.to_string()),
+        ureq::Error::Tls(e) => Some((*e).to_owned()),
+        ureq::Error::Io(e) => e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .map(|e| e.to_string()),
+        _ => None,
     }
 }
 

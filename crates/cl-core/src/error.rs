@@ -34,6 +34,14 @@ pub enum Error {
         /// What went wrong on the wire.
         message: String,
     },
+    /// The TLS handshake failed: an untrusted or invalid certificate. Not retried.
+    #[error("{context}: {message}")]
+    Tls {
+        /// What was being done.
+        context: String,
+        /// What failed, with the host and a hint.
+        message: String,
+    },
     /// The server answered something that breaks the API's rules (malformed page, stuck
     /// cursor, a redirect the https policy refuses).
     #[error("{context}: {message}")]

@@ -21,5 +21,6 @@ pub mod secret;
 pub mod sha256;
 pub mod spool;
 pub mod timestamps;
+pub mod tls;
 
 pub use error::{Error, Result};

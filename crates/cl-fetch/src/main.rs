@@ -83,7 +83,7 @@ fn run(args: Args) -> Result<ExitCode> {
     let client = Arc::new(Client::new(
         args.common.client_config(TOOL, stop)?,
         reporter.clone(),
-    ));
+    )?);
     let destination = match &args.output_dir {
         Some(dir) => {
             cl_core::fsutil::create_private_dir_all(dir)

@@ -123,7 +123,7 @@ fn run(args: Args) -> Result<()> {
     let client = Client::new(
         args.common.client_config(TOOL, stop.clone())?,
         reporter.clone(),
-    );
+    )?;
 
     let mut out = BufWriter::with_capacity(64 << 10, io::stdout().lock());
     let mut counts = Vec::new();

@@ -14,6 +14,7 @@ pub mod faults;
 pub mod rng;
 pub mod server;
 pub mod signing;
+pub mod tls;
 
 use crate::dataset::{Dataset, DatasetConfig};
 use crate::faults::{FaultConfig, Injector};
@@ -55,6 +56,8 @@ pub struct SimConfig {
     pub record: bool,
     /// Faults to inject.
     pub faults: FaultConfig,
+    /// Serve HTTPS on both origins with a CA made at start (see [`RunningSim::ca_pem`]).
+    pub tls: bool,
 }
 
 impl SimConfig {
@@ -69,6 +72,7 @@ impl SimConfig {
             log_requests: false,
             record: false,
             faults: FaultConfig::default(),
+            tls: false,
         }
     }
 }
@@ -93,6 +97,7 @@ pub struct FileInfo {
 /// A running simulator; it stops when dropped.
 pub struct RunningSim {
     api_base: String,
+    ca_pem: Option<String>,
     state: Arc<State>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -114,12 +119,15 @@ pub fn start(config: SimConfig) -> io::Result<RunningSim> {
     let blob_addr = blob.local_addr()?;
     api.set_nonblocking(true)?;
     blob.set_nonblocking(true)?;
+    let identity = config.tls.then(tls::generate).transpose()?;
+    let scheme = if identity.is_some() { "https" } else { "http" };
+    let acceptor = identity.as_ref().map(|i| i.acceptor.clone());
     let state = Arc::new(State {
         faults: Injector::new(config.faults, config.dataset.seed),
         signer: Signer::new(config.dataset.seed),
         dataset: Dataset::new(config.dataset),
         key: config.key,
-        blob_origin: format!("http://{blob_addr}"),
+        blob_origin: format!("{scheme}://{blob_addr}"),
         url_ttl: config.url_ttl,
         log_requests: config.log_requests,
         record: config.record,
@@ -145,22 +153,28 @@ pub fn start(config: SimConfig) -> io::Result<RunningSim> {
         .spawn(move || {
             runtime.block_on(async move {
                 tokio::select! {
-                    _ = accept(api, Origin::Api, serving.clone()) => {}
-                    _ = accept(blob, Origin::Blob, serving) => {}
+                    _ = accept(api, Origin::Api, serving.clone(), acceptor.clone()) => {}
+                    _ = accept(blob, Origin::Blob, serving, acceptor) => {}
                     _ = stopped => {}
                 }
             });
             runtime.shutdown_timeout(Duration::from_millis(100));
         })?;
     Ok(RunningSim {
-        api_base: format!("http://{api_addr}{API_PREFIX}"),
+        api_base: format!("{scheme}://{api_addr}{API_PREFIX}"),
+        ca_pem: identity.map(|i| i.ca_pem),
         state,
         shutdown: Some(shutdown),
         thread: Some(thread),
     })
 }
 
-async fn accept(listener: tokio::net::TcpListener, origin: Origin, state: Arc<State>) {
+async fn accept(
+    listener: tokio::net::TcpListener,
+    origin: Origin,
+    state: Arc<State>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
@@ -169,11 +183,20 @@ async fn accept(listener: tokio::net::TcpListener, origin: Origin, state: Arc<St
         state.connections[origin as usize].fetch_add(1, Ordering::Relaxed);
         let state = state.clone();
         let reset = Arc::new(AtomicBool::new(false));
-        let io = Connection {
-            stream,
-            reset: reset.clone(),
-        };
+        let tls = tls.clone();
         tokio::spawn(async move {
+            let stream = match tls {
+                None => Stream::Plain(stream),
+                // A client that does not trust the CA ends the handshake: nothing to serve.
+                Some(tls) => match tls.accept(stream).await {
+                    Ok(stream) => Stream::Tls(Box::new(stream)),
+                    Err(_) => return,
+                },
+            };
+            let io = Connection {
+                stream,
+                reset: reset.clone(),
+            };
             let service = service_fn(move |request| {
                 let state = state.clone();
                 let reset = reset.clone();
@@ -205,17 +228,47 @@ async fn accept(listener: tokio::net::TcpListener, origin: Origin, state: Arc<St
 
 /// A connection that ends with a reset (RST) instead of a close once its flag is set.
 struct Connection {
-    stream: tokio::net::TcpStream,
+    stream: Stream,
     reset: Arc<AtomicBool>,
+}
+
+/// Plain TCP, or TLS over it.
+enum Stream {
+    Plain(tokio::net::TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &tokio::net::TcpStream {
+        match self {
+            Stream::Plain(tcp) => tcp,
+            Stream::Tls(tls) => tls.get_ref().0,
+        }
+    }
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
         if self.reset.load(Ordering::SeqCst) {
             // A zero linger makes the close send RST and drop whatever is unsent.
-            let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
+            let _ = socket2::SockRef::from(self.stream.tcp()).set_linger(Some(Duration::ZERO));
         }
     }
+}
+
+macro_rules! delegate {
+    ($self:ident, $io:ident => $call:expr) => {
+        match &mut $self.stream {
+            Stream::Plain($io) => {
+                let $io = Pin::new($io);
+                $call
+            }
+            Stream::Tls($io) => {
+                let $io = Pin::new($io.as_mut());
+                $call
+            }
+        }
+    };
 }
 
 impl tokio::io::AsyncRead for Connection {
@@ -224,7 +277,7 @@ impl tokio::io::AsyncRead for Connection {
         cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_read(cx, buf)
+        delegate!(self, io => io.poll_read(cx, buf))
     }
 }
 
@@ -234,11 +287,11 @@ impl tokio::io::AsyncWrite for Connection {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        delegate!(self, io => io.poll_write(cx, buf))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
+        delegate!(self, io => io.poll_flush(cx))
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -246,7 +299,7 @@ impl tokio::io::AsyncWrite for Connection {
             // No orderly FIN before the reset.
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut self.stream).poll_shutdown(cx)
+        delegate!(self, io => io.poll_shutdown(cx))
     }
 }
 
@@ -254,6 +307,11 @@ impl RunningSim {
     /// The API base URL, e.g. `http://127.0.0.1:40123/v1/compliance`.
     pub fn base_url(&self) -> &str {
         &self.api_base
+    }
+
+    /// The CA certificate (PEM) clients must trust, when serving HTTPS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// The blob origin, e.g. `http://127.0.0.2:40124`.

@@ -51,6 +51,10 @@ struct Args {
     /// Seconds a signed download URL stays valid.
     #[arg(long, default_value_t = 300)]
     url_ttl: u64,
+    /// Serve HTTPS with a certificate authority made at start, written (PEM) to FILE: give
+    /// it to the tools with --ca-cert FILE.
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<std::path::PathBuf>,
     /// Log every request to stderr.
     #[arg(short, long)]
     verbose: bool,
@@ -149,6 +153,7 @@ fn main() -> Result<()> {
     config.blob_listen = args.blob_listen;
     config.url_ttl = Duration::from_secs(args.url_ttl);
     config.log_requests = args.verbose;
+    config.tls = args.tls_ca.is_some();
     let f = &args.faults;
     config.faults = FaultConfig {
         latency: Duration::from_millis(f.latency),
@@ -168,6 +173,9 @@ fn main() -> Result<()> {
         redirect_to: f.redirect_to.clone(),
     };
     let sim = start(config).context("cannot start the simulator")?;
+    if let (Some(file), Some(pem)) = (&args.tls_ca, sim.ca_pem()) {
+        std::fs::write(file, pem).with_context(|| format!("cannot write {}", file.display()))?;
+    }
     let mut out = std::io::stdout().lock();
     writeln!(out, "export COMPLIANCE_API_BASE={}", sim.base_url())?;
     writeln!(out, "export COMPLIANCE_API_KEY={}", sim.key())?;

@@ -1,0 +1,197 @@
+//! Enterprise networks: HTTPS with a private certificate authority, and proxies.
+
+use crate::util::*;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn tls_sim(dir: &Path) -> (Sim, PathBuf) {
+    let sim = Sim::with(|c| c.tls = true);
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, sim.ca_pem().unwrap()).unwrap();
+    (sim, ca)
+}
+
+const PIPELINE: &str = "cl-list \"$P\" -q -e AUTH_LOG --after 2026-07-01T00:00:00Z | cl-fetch -q";
+
+#[test]
+fn https_with_a_private_ca_needs_that_ca_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, ca) = tls_sim(dir.path());
+    assert!(sim.base_url().starts_with("https://127.0.0.1:"));
+    let out = sim
+        .cmd("cl-list")
+        .args([sim.ws(), "-e", "AUTH_LOG", "--after", BEFORE_ALL])
+        .assert_exit(1);
+    assert_eq!(
+        stderr(&out),
+        "cl-list: listing AUTH_LOG after 2026-07-01T00:00:00Z: TLS with 127.0.0.1 failed: invalid \
+         peer certificate: UnknownIssuer\nhint: if a private CA or a TLS-inspecting proxy signs its \
+         certificate, give --ca-cert FILE (PEM) or set SSL_CERT_FILE\n"
+    );
+    assert!(sim.requests().is_empty(), "no request passed the handshake");
+
+    let ids: Vec<String> = sim
+        .files(sim.ws(), "AUTH_LOG")
+        .into_iter()
+        .map(|f| f.id)
+        .collect();
+    let want = sim.stream(ids.iter().map(String::as_str));
+    let flag = format!(
+        "cl-list \"$P\" -q -e AUTH_LOG --after 2026-07-01T00:00:00Z --ca-cert {0} \
+                        | cl-fetch -q --ca-cert {0}",
+        ca.display()
+    );
+    assert_bytes(&sim.sh(&flag).assert_exit(0).stdout, &want);
+    let env = sim.sh(PIPELINE).env("SSL_CERT_FILE", &ca).assert_exit(0);
+    assert_bytes(&env.stdout, &want);
+    assert!(
+        sim.requests()
+            .iter()
+            .any(|r| r.origin == cl_sim::server::Origin::Blob),
+        "the blob host was reached over https too"
+    );
+
+    let out = sim
+        .cmd("cl-list")
+        .args([
+            sim.ws(),
+            "-e",
+            "AUTH_LOG",
+            "--after",
+            "1h",
+            "--ca-cert",
+            "/nonexistent.pem",
+        ])
+        .assert_exit(2);
+    assert!(
+        stderr(&out).starts_with("cl-list: CA file /nonexistent.pem: "),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// tinyproxy on a free loopback port, logging every connection.
+struct Proxy {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Proxy {
+    fn start(dir: &Path) -> Proxy {
+        let found = Command::new("sh")
+            .args(["-c", "command -v tinyproxy"])
+            .output()
+            .unwrap();
+        assert!(
+            found.status.success(),
+            "tinyproxy is needed by this test: scripts/test installs it"
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = dir.join("proxy.log");
+        let conf = dir.join("tinyproxy.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "Port {port}\nListen 127.0.0.1\nTimeout 30\nLogFile \"{}\"\nLogLevel Connect\n\
+                 MaxClients 64\nAllow 127.0.0.1\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("tinyproxy")
+            .args(["-d", "-c"])
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tinyproxy did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Proxy { child, port, log }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn host_port(url: &str) -> String {
+    url.split("://")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn proxies_from_the_environment_carry_the_api_and_the_blob_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, ca) = tls_sim(dir.path());
+    let ids: Vec<String> = sim
+        .files(sim.ws(), "AUTH_LOG")
+        .into_iter()
+        .map(|f| f.id)
+        .collect();
+    let want = sim.stream(ids.iter().map(String::as_str));
+    let api = host_port(sim.base_url());
+    let blob = host_port(&sim.blob_origin());
+
+    for var in ["HTTPS_PROXY", "https_proxy", "ALL_PROXY"] {
+        let proxy = Proxy::start(dir.path());
+        let out = sim
+            .sh(PIPELINE)
+            .env("SSL_CERT_FILE", &ca)
+            .env(var, proxy.url())
+            .assert_exit(0);
+        assert_bytes(&out.stdout, &want);
+        let log = proxy.log();
+        assert!(
+            log.contains(&format!("CONNECT {api} ")),
+            "{var}: the API went around the proxy:\n{log}"
+        );
+        assert!(
+            log.contains(&format!("CONNECT {blob} ")),
+            "{var}: the blob host went around the proxy:\n{log}"
+        );
+        drop(proxy);
+        std::fs::remove_file(dir.path().join("proxy.log")).unwrap();
+    }
+
+    let proxy = Proxy::start(dir.path());
+    let out = sim
+        .sh(PIPELINE)
+        .env("SSL_CERT_FILE", &ca)
+        .env("HTTPS_PROXY", proxy.url())
+        .env("NO_PROXY", "127.0.0.2")
+        .assert_exit(0);
+    assert_bytes(&out.stdout, &want);
+    let log = proxy.log();
+    assert!(log.contains(&format!("CONNECT {api} ")), "{log}");
+    assert!(
+        !log.contains("127.0.0.2"),
+        "NO_PROXY was not honoured:\n{log}"
+    );
+}
