@@ -5,6 +5,7 @@ use cl_sim::rng::Rng;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn state(dir: &Path) -> Value {
@@ -510,4 +511,55 @@ fn crash_test_directory_mode() {
 #[test]
 fn crash_test_stdout_mode() {
     crash_test(false);
+}
+
+#[test]
+fn follow_with_state_is_a_continuous_feed_that_survives_a_restart() {
+    // Files a third of a second apart, most of them released while the feed runs.
+    let sim = Sim::with(|c| {
+        c.dataset.files_per_type = 15;
+        c.dataset.interval = jiff::SignedDuration::from_millis(330);
+        c.dataset.start = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(1);
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let feed = "cl-list \"$P\" -q -e AUTH_LOG --after 1h --limit 4 --state s.json --follow --interval 1 \
+                | cl-fetch -q --state s.json";
+    // First feed: stopped with SIGTERM after a while, like a service manager would.
+    let mut first = sim
+        .sh(&format!(
+            "{feed}; echo \"list ${{PIPESTATUS[0]}} fetch ${{PIPESTATUS[1]}}\" >&2"
+        ))
+        .current_dir(dir.path())
+        .spawn(None, &dir.path().join("out.1"));
+    std::thread::sleep(Duration::from_millis(2500));
+    let list_pid = String::from_utf8(
+        Command::new("pgrep")
+            .args(["-g", &first.id().to_string(), "-x", "cl-list"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    signal(list_pid.trim().parse().unwrap(), "TERM", false);
+    assert!(first.wait().unwrap().success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(first.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(err, "list 0 fetch 0\n", "SIGTERM ends a feed cleanly");
+    // Second feed, after every file is out: it picks up where the first stopped.
+    std::thread::sleep(Duration::from_millis(3500));
+    let mut second = sim
+        .sh(feed)
+        .current_dir(dir.path())
+        .spawn(None, &dir.path().join("out.2"));
+    std::thread::sleep(Duration::from_millis(2000));
+    signal(second.id(), "INT", true);
+    let _ = second.wait();
+    let mut all = std::fs::read(dir.path().join("out.1")).unwrap();
+    all.extend(std::fs::read(dir.path().join("out.2")).unwrap());
+    let ids: Vec<String> = sim
+        .files(sim.ws(), "AUTH_LOG")
+        .into_iter()
+        .map(|f| f.id)
+        .collect();
+    assert_bytes(&all, &sim.stream(ids.iter().map(String::as_str)));
 }

@@ -21,6 +21,11 @@ pub fn install() -> Arc<AtomicBool> {
     stop
 }
 
+/// True when SIGTERM (a service manager's stop) is what stopped the work.
+pub fn terminated() -> bool {
+    RECEIVED.load(Ordering::SeqCst) == SIGTERM as usize
+}
+
 /// The exit code for work a signal stopped: 128 + its number (130 for SIGINT, 143 for SIGTERM).
 pub fn exit_code() -> u8 {
     match RECEIVED.load(Ordering::SeqCst) {

@@ -20,6 +20,8 @@ pub struct Pager<'a> {
     pages: u64,
     files: u64,
     done: bool,
+    /// The latest non-null `last_end_time` seen.
+    last: Option<String>,
 }
 
 impl<'a> Pager<'a> {
@@ -44,6 +46,7 @@ impl<'a> Pager<'a> {
             pages: 0,
             files: 0,
             done: false,
+            last: None,
         }
     }
 
@@ -57,9 +60,10 @@ impl<'a> Pager<'a> {
         self.files
     }
 
-    /// The cursor the next page would start from: resuming here misses nothing.
-    pub fn cursor(&self) -> &str {
-        &self.after
+    /// Where a later listing resumes once this one has ended: the last cursor the API gave,
+    /// or the start if it gave none (nothing was found).
+    pub fn resume_point(&self) -> &str {
+        self.last.as_deref().unwrap_or(&self.after)
     }
 
     fn fetch(&mut self) -> Result<Page> {
@@ -72,6 +76,9 @@ impl<'a> Pager<'a> {
         };
         let page = self.client.retrying(|| self.client.list_page(&request))?;
         self.pages += 1;
+        if let Some(last) = &page.last_end_time {
+            self.last = Some(last.clone());
+        }
         self.files += page.files.len() as u64;
         self.observer.event(&Event::Page {
             event_type: self.event_type,

@@ -24,6 +24,24 @@ pub fn parse_time(input: &str, now: Timestamp) -> Result<Timestamp> {
     }
 }
 
+/// Parses an interval: whole seconds (`90`) or a number with a unit (`90s`, `5m`, `1h`, `1d`).
+pub fn parse_interval(text: &str) -> Result<std::time::Duration> {
+    let text = text.trim();
+    let seconds = match text.parse::<u64>() {
+        Ok(n) => Some(n),
+        Err(_) => match parse_age(text) {
+            Some(Ok(d)) => u64::try_from(d.as_secs()).ok(),
+            _ => None,
+        },
+    };
+    match seconds {
+        Some(s) if s > 0 => Ok(std::time::Duration::from_secs(s)),
+        _ => Err(Error::Config(format!(
+            "invalid interval {text:?}: give seconds or a number with s, m, h or d (60s, 5m)"
+        ))),
+    }
+}
+
 /// `None` when `text` is not shaped like an age at all; `Some(Err)` when it is but is invalid.
 fn parse_age(text: &str) -> Option<Result<SignedDuration, String>> {
     let unit = text.chars().last()?;
@@ -101,6 +119,13 @@ mod tests {
             assert!(err.is_config(), "{bad}");
             assert!(err.to_string().contains("hint:"), "{err}");
         }
+    }
+
+    #[test]
+    fn intervals_take_seconds_or_units() {
+        assert_eq!(parse_interval("90").unwrap().as_secs(), 90);
+        assert_eq!(parse_interval("5m").unwrap().as_secs(), 300);
+        assert!(parse_interval("0s").is_err() && parse_interval("soon").is_err());
     }
 
     #[test]

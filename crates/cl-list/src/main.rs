@@ -12,11 +12,13 @@ use cl_core::timestamps::{Timestamp, format_time, parse_time};
 use cl_core::{Error, observe::Observer};
 use clap::Parser;
 use serde_json::Value;
+use std::collections::{HashSet, VecDeque};
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 const TOOL: &str = "cl-list";
 
@@ -55,6 +57,14 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
 
+    /// After catching up, keep polling for new files and print each once, until interrupted.
+    #[arg(long)]
+    follow: bool,
+
+    /// Time between polls in --follow: seconds, or with a unit (90s, 5m, 1h).
+    #[arg(long, value_name = "TIME", default_value = "60s", value_parser = parse_interval, requires = "follow")]
+    interval: Duration,
+
     /// Page size asked of the API.
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     limit: u32,
@@ -68,12 +78,29 @@ Examples:
   cl-list \"$P\" -e AUTH_LOG --after 24h | cl-fetch > auth.jsonl
   cl-list \"$P\" -e AUTH_LOG,APP_LOG --after 24h --state s.json | cl-fetch -j 8 -o lake/ --state s.json
   cl-list \"$P\" -e AUTH_LOG,APP_LOG --after 2026-07-01T00:00:00Z --before 2026-07-02T00:00:00Z
-  cl-list \"$P\" -e AUTH_LOG --after 7d | jq -r .id | xargs -P 8 -n 50 cl-fetch --principal \"$P\" -o lake/";
+  cl-list \"$P\" -e AUTH_LOG --after 7d | jq -r .id | xargs -P 8 -n 50 cl-fetch --principal \"$P\" -o lake/
+  cl-list \"$P\" -e AUTH_LOG --after 1h --follow --interval 5m | cl-fetch -o lake/ --state s.json";
+
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    cl_core::timestamps::parse_interval(text).map_err(|e| e.to_string())
+}
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let following = args.follow;
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
+        // A feed is stopped, not failed: SIGTERM (a service manager) ends it with 0,
+        // SIGINT with 130 as any interrupted command.
+        Err(error)
+            if following && matches!(error.downcast_ref::<Error>(), Some(Error::Interrupted)) =>
+        {
+            if cl_cli::signals::terminated() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(exit::INTERRUPTED)
+            }
+        }
         Err(error) => exit::fail(TOOL, &error),
     }
 }
@@ -125,47 +152,28 @@ fn run(args: Args) -> Result<()> {
         reporter.clone(),
     )?;
 
-    let mut out = BufWriter::with_capacity(64 << 10, io::stdout().lock());
+    let mut lister = Lister {
+        client: &client,
+        reporter: &reporter,
+        principal: &principal,
+        before: before.as_deref(),
+        limit: args.limit,
+        stop: &stop,
+        out: BufWriter::with_capacity(64 << 10, io::stdout().lock()),
+        recent: Recent::default(),
+    };
     let mut counts = Vec::new();
     let mut pages = 0;
+    let mut resume = Vec::with_capacity(event_types.len());
     for (event_type, start) in event_types.iter().zip(starts) {
-        let mut pager = Pager::new(
-            &client,
-            reporter.as_ref() as &dyn Observer,
-            &principal,
-            event_type,
-            start.clone(),
-            before.as_deref(),
-            args.limit,
-        );
-        for page in pager.by_ref() {
-            let page = page?;
-            if stop.load(Ordering::Relaxed) {
-                return Err(Error::Interrupted.into());
-            }
-            let cursor = page
-                .last_end_time
-                .clone()
-                .map_or(Value::Null, Value::String);
-            let principal_value = Value::String(principal.to_string());
-            let mut lines = String::new();
-            for file in &page.files {
-                lines.push_str(
-                    &file.to_json_line(&[("principal", &principal_value), ("cursor", &cursor)]),
-                );
-                lines.push('\n');
-            }
-            out.write_all(lines.as_bytes())?;
-            // Each page reaches the next tool at once, so downloads start while listing goes on.
-            out.flush()?;
-        }
-        pages += pager.pages();
-        counts.push((event_type.as_str(), pager.files()));
-        if pager.files() == 0 {
+        let listed = lister.list(event_type, &start)?;
+        pages += listed.pages;
+        counts.push((event_type.as_str(), listed.files));
+        if listed.files == 0 {
             reporter.info(&format!("no files of {event_type} after {start}"));
         }
+        resume.push(listed.resume);
     }
-    out.flush()?;
     let total: u64 = counts.iter().map(|(_, n)| n).sum();
     let per_type: Vec<String> = counts.iter().map(|(t, n)| format!("{t}: {n}")).collect();
     reporter.info(&format!(
@@ -174,7 +182,134 @@ fn run(args: Args) -> Result<()> {
         plural(pages, "page"),
         per_type.join(", ")
     ));
+    if let Some(interval) = args.follow.then_some(args.interval) {
+        follow(&mut lister, &event_types, resume, interval)?;
+    }
     Ok(())
+}
+
+/// After catching up, polls every event type from where it stopped, for ever: each new file is
+/// printed once. A poll that fails for a passing reason is reported and tried again at the
+/// next interval; SIGINT or SIGTERM ends the feed.
+fn follow(
+    lister: &mut Lister<'_>,
+    event_types: &[String],
+    mut resume: Vec<String>,
+    interval: Duration,
+) -> Result<()> {
+    lister.reporter.info(&format!(
+        "following {}: polling every {} s; stop with Ctrl-C",
+        event_types.join(", "),
+        interval.as_secs()
+    ));
+    loop {
+        if !cl_core::retry::sleep(interval, lister.stop) {
+            return Err(Error::Interrupted.into());
+        }
+        for (event_type, after) in event_types.iter().zip(resume.iter_mut()) {
+            match lister.list(event_type, after) {
+                Ok(listed) => *after = listed.resume,
+                Err(error) => match error.downcast_ref::<Error>() {
+                    Some(e) if e.is_transient() => {
+                        cl_cli::report::error_line(TOOL, &format!("{error:#}; trying again later"))
+                    }
+                    _ => return Err(error),
+                },
+            }
+        }
+    }
+}
+
+/// Lists event types and prints their files, each once per run.
+struct Lister<'a> {
+    client: &'a Client,
+    reporter: &'a Reporter,
+    principal: &'a Principal,
+    before: Option<&'a str>,
+    limit: u32,
+    stop: &'a AtomicBool,
+    out: BufWriter<io::StdoutLock<'static>>,
+    recent: Recent,
+}
+
+/// What one listing of one event type did.
+struct Listed {
+    pages: u64,
+    files: u64,
+    /// Where a later listing of this type resumes.
+    resume: String,
+}
+
+impl Lister<'_> {
+    fn list(&mut self, event_type: &str, after: &str) -> Result<Listed> {
+        let mut pager = Pager::new(
+            self.client,
+            self.reporter as &dyn Observer,
+            self.principal,
+            event_type,
+            after.to_owned(),
+            self.before,
+            self.limit,
+        );
+        let principal = Value::String(self.principal.to_string());
+        let mut files = 0;
+        for page in pager.by_ref() {
+            let page = page?;
+            if self.stop.load(Ordering::Relaxed) {
+                return Err(Error::Interrupted.into());
+            }
+            let cursor = page
+                .last_end_time
+                .clone()
+                .map_or(Value::Null, Value::String);
+            let mut lines = String::new();
+            for file in &page.files {
+                // The API may give the boundary file again when asked from the same cursor.
+                if !self.recent.insert(&file.id) {
+                    continue;
+                }
+                files += 1;
+                lines.push_str(
+                    &file.to_json_line(&[("principal", &principal), ("cursor", &cursor)]),
+                );
+                lines.push('\n');
+            }
+            self.out.write_all(lines.as_bytes())?;
+            // Each page reaches the next tool at once, so downloads start while listing goes on.
+            self.out.flush()?;
+        }
+        Ok(Listed {
+            pages: pager.pages(),
+            files,
+            resume: pager.resume_point().to_owned(),
+        })
+    }
+}
+
+/// The ids printed lately, so a file the API repeats is printed once.
+#[derive(Default)]
+struct Recent {
+    order: VecDeque<String>,
+    ids: HashSet<String>,
+}
+
+impl Recent {
+    const KEEP: usize = 100_000;
+
+    /// False when `id` was printed lately.
+    fn insert(&mut self, id: &str) -> bool {
+        if self.ids.contains(id) {
+            return false;
+        }
+        if self.order.len() == Self::KEEP
+            && let Some(old) = self.order.pop_front()
+        {
+            self.ids.remove(&old);
+        }
+        self.order.push_back(id.to_owned());
+        self.ids.insert(id.to_owned());
+        true
+    }
 }
 
 /// Splits, trims and checks the event types; keeps their order and drops repeats.
