@@ -2,6 +2,7 @@
 //! user would run them.
 
 mod compose;
+mod docs;
 mod errors;
 mod fetch;
 mod flow;

@@ -48,18 +48,33 @@ struct Args {
 
     #[command(flatten)]
     common: CommonArgs,
+
+    #[command(flatten)]
+    docs: cl_cli::docs::DocArgs,
 }
 
 const EXAMPLES: &str = "\
 Examples:
   cl-list \"$P\" -e AUTH_LOG --after 24h | cl-fetch > auth.jsonl
   cl-list \"$P\" -e AUTH_LOG --after 7d | cl-fetch -j 8 -o lake/
-  cl-list \"$P\" -e AUTH_LOG,APP_LOG --after 24h --state s.json | cl-fetch -j 8 -o lake/ --state s.json
-  cl-list \"$P\" -e AUTH_LOG --after 7d | jq -r .id | xargs -P 8 -n 50 cl-fetch --principal \"$P\" -o lake/
-  cl-list \"$P\" -e AUTH_LOG --after 7d | parallel --pipe -N 100 cl-fetch -o lake/";
+
+  # hourly from cron: resumes where the last run stopped
+  cl-list \"$P\" -e AUTH_LOG,APP_LOG --after 24h --state s.json \\
+    | cl-fetch -j 8 -o lake/ --state s.json
+
+  cl-list \"$P\" -e AUTH_LOG --after 7d | jq -r .id \\
+    | xargs -P 8 -n 50 cl-fetch --principal \"$P\" -o lake/
+  cl-list \"$P\" -e AUTH_LOG --after 7d | parallel --pipe -N 100 cl-fetch -o lake/
+
+  cl-fetch --principal \"$P\" eclf_0123456789abcdef > one.jsonl";
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    match args.docs.print::<Args>() {
+        Ok(true) => return ExitCode::SUCCESS,
+        Ok(false) => {}
+        Err(error) => return exit::fail(TOOL, &error.into()),
+    }
     match run(args) {
         Ok(code) => code,
         Err(error) => exit::fail(TOOL, &error),

@@ -31,8 +31,12 @@ const TOOL: &str = "cl-list";
 #[command(version, after_help = EXAMPLES)]
 struct Args {
     /// Workspace UUID, or org-… id for an API Platform organization.
-    #[arg(env = "COMPLIANCE_PRINCIPAL", value_name = "PRINCIPAL")]
-    principal: String,
+    #[arg(
+        env = "COMPLIANCE_PRINCIPAL",
+        value_name = "PRINCIPAL",
+        required_unless_present_any = ["completions", "man"]
+    )]
+    principal: Option<String>,
 
     /// Event type to list (AUTH_LOG, CONVERSATION_MESSAGE, …); repeat it or separate with commas.
     #[arg(
@@ -40,7 +44,7 @@ struct Args {
         long = "event-type",
         value_name = "TYPE",
         value_delimiter = ',',
-        required = true
+        required_unless_present_any = ["completions", "man"]
     )]
     event_types: Vec<String>,
 
@@ -71,15 +75,28 @@ struct Args {
 
     #[command(flatten)]
     common: CommonArgs,
+
+    #[command(flatten)]
+    docs: cl_cli::docs::DocArgs,
 }
 
 const EXAMPLES: &str = "\
 Examples:
   cl-list \"$P\" -e AUTH_LOG --after 24h | cl-fetch > auth.jsonl
-  cl-list \"$P\" -e AUTH_LOG,APP_LOG --after 24h --state s.json | cl-fetch -j 8 -o lake/ --state s.json
-  cl-list \"$P\" -e AUTH_LOG,APP_LOG --after 2026-07-01T00:00:00Z --before 2026-07-02T00:00:00Z
-  cl-list \"$P\" -e AUTH_LOG --after 7d | jq -r .id | xargs -P 8 -n 50 cl-fetch --principal \"$P\" -o lake/
-  cl-list \"$P\" -e AUTH_LOG --after 1h --follow --interval 5m | cl-fetch -o lake/ --state s.json";
+
+  # hourly from cron: resumes where the last run stopped
+  cl-list \"$P\" -e AUTH_LOG,APP_LOG --after 24h --state s.json \\
+    | cl-fetch -j 8 -o lake/ --state s.json
+
+  cl-list \"$P\" -e AUTH_LOG --after 7d | jq -r .id \\
+    | xargs -P 8 -n 50 cl-fetch --principal \"$P\" -o lake/
+  cl-list \"$P\" -e AUTH_LOG --after 7d | parallel --pipe -N 100 cl-fetch -o lake/
+
+  # a continuous feed
+  cl-list \"$P\" -e AUTH_LOG --after 1h --state s.json --follow --interval 5m \\
+    | cl-fetch -o lake/ --state s.json
+
+  cl-list \"$P\" -e AUDIT_LOG --after 2026-07-01T00:00:00Z --before 2026-07-02T00:00:00Z";
 
 fn parse_interval(text: &str) -> Result<Duration, String> {
     cl_core::timestamps::parse_interval(text).map_err(|e| e.to_string())
@@ -87,6 +104,11 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    match args.docs.print::<Args>() {
+        Ok(true) => return ExitCode::SUCCESS,
+        Ok(false) => {}
+        Err(error) => return exit::fail(TOOL, &error.into()),
+    }
     let following = args.follow;
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -106,7 +128,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<()> {
-    let principal = Principal::parse(&args.principal)?;
+    let principal = Principal::parse(args.principal.as_deref().unwrap_or_default())?;
     let event_types = event_types(&args.event_types)?;
     let now = Timestamp::now();
     let after = args
