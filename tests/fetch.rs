@@ -371,3 +371,53 @@ fn repeated_ids_are_delivered_once() {
         "{err}"
     );
 }
+
+#[test]
+fn a_layout_template_places_files_and_a_bad_one_is_a_usage_error() {
+    let sim = Sim::start();
+    let dir = tempfile::tempdir().unwrap();
+    let lines = listing(&sim, "AUTH_LOG");
+    sim.cmd("cl-fetch")
+        .args([
+            "-q",
+            "-o",
+            "lake",
+            "--layout",
+            "event_type={event_type}/dt={date}/{id}.json",
+        ])
+        .current_dir(dir.path())
+        .stdin(lines)
+        .stdout();
+    let mut want: Vec<String> = sim
+        .files(sim.ws(), "AUTH_LOG")
+        .iter()
+        .map(|f| format!("event_type=AUTH_LOG/dt=2026-07-16/{}.json", f.id))
+        .collect();
+    want.sort();
+    assert_eq!(tree(&dir.path().join("lake")), want);
+
+    for bad in ["{principal}/{date}", "../{id}", "{when}/{id}"] {
+        let out = sim
+            .cmd("cl-fetch")
+            .args([
+                "-o",
+                "lake2",
+                "--layout",
+                bad,
+                "--principal",
+                sim.ws(),
+                "eclf_x",
+            ])
+            .current_dir(dir.path())
+            .assert_exit(2);
+        assert!(
+            stderr(&out).starts_with(&format!("cl-fetch: invalid --layout {bad:?}: ")),
+            "{}",
+            stderr(&out)
+        );
+        assert!(
+            !dir.path().join("lake2").exists(),
+            "nothing is created for a bad command"
+        );
+    }
+}

@@ -9,7 +9,7 @@ use crate::api::Client;
 use crate::checkpoint::{Checkpoint, State};
 use crate::error::{Error, Result};
 use crate::input::{FileRef, parse_line};
-use crate::layout::relative_path;
+use crate::layout::Layout;
 use crate::observe::{Event, Observer};
 use crate::principal::Principal;
 use crate::sha256::{Hasher, Sha256Digest};
@@ -39,8 +39,9 @@ const POLL: Duration = Duration::from_millis(100);
 pub enum Destination {
     /// Each file's bytes, in input order, to the output stream.
     Stdout,
-    /// Each file into this directory; a manifest line per file to the output stream.
-    Directory(PathBuf),
+    /// Each file into this directory, where the layout puts it; a manifest line per file to
+    /// the output stream.
+    Directory(PathBuf, Layout),
 }
 
 /// Where the list of files comes from.
@@ -192,7 +193,10 @@ pub fn run(
         let reader = Reader {
             principal: options.principal.clone(),
             earlier,
-            directory_mode: matches!(options.destination, Destination::Directory(_)),
+            layout: match &options.destination {
+                Destination::Directory(_, layout) => Some(layout.clone()),
+                Destination::Stdout => None,
+            },
             window: window.clone(),
             cancel: cancel.clone(),
             tasks: task_tx,
@@ -280,7 +284,8 @@ fn deliver_in_order(
 struct Reader {
     principal: Option<Principal>,
     earlier: Option<Arc<State>>,
-    directory_mode: bool,
+    /// Directory mode: where files go.
+    layout: Option<Layout>,
     window: Arc<Window>,
     cancel: Arc<AtomicBool>,
     tasks: Sender<Task>,
@@ -333,7 +338,7 @@ impl Reader {
                     Outcome::AlreadyDelivered { file }
                 }
                 Ok(file) => {
-                    let path = match self.directory_mode.then(|| relative_path(&file)) {
+                    let path = match self.layout.as_ref().map(|layout| layout.path(&file)) {
                         None => None,
                         Some(Ok(path)) => Some(path),
                         Some(Err(message)) => {
@@ -413,7 +418,7 @@ impl Worker {
         let file = task.file;
         let client = &self.client;
         let result = match (&self.destination, task.path) {
-            (Destination::Directory(dir), Some(path)) => {
+            (Destination::Directory(dir, _), Some(path)) => {
                 let path = dir.join(path);
                 match verify_existing(&file, &path) {
                     Ok(Some(verified)) => Ok((verified, true)),

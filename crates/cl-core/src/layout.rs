@@ -21,33 +21,112 @@ pub fn validate_id(id: &str) -> Result<(), String> {
     Err(format!("{why}: {id:?}"))
 }
 
-/// The path of a file below the output directory:
-/// `{principal}/{event_type}/{date}/{id}.jsonl` (`date` is the UTC date of `end_time`), or
-/// `{id}.jsonl` for bare ids that come without an event type and end time.
-pub fn relative_path(file: &FileRef) -> Result<PathBuf, String> {
-    let name = format!("{}.jsonl", file.id);
-    let (Some(event_type), Some(end_time)) = (&file.event_type, &file.end_time) else {
-        return Ok(PathBuf::from(name));
-    };
-    let safe_segment = !event_type.is_empty()
-        && event_type.len() <= 100
-        && !event_type.starts_with('.')
-        && event_type
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-    if !safe_segment {
-        return Err(format!(
-            "event_type {event_type:?} cannot be used as a directory name"
-        ));
+/// The default layout: partitions a data lake by principal, event type and UTC date.
+pub const DEFAULT_LAYOUT: &str = "{principal}/{event_type}/{date}/{id}.jsonl";
+
+/// Where files go below the output directory: a template of `/`-separated segments with
+/// `{principal}`, `{event_type}`, `{date}` (the UTC date of `end_time`) and `{id}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    segments: Vec<String>,
+    needs_listing: bool,
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Layout::parse(DEFAULT_LAYOUT)
+            .unwrap_or_else(|_| unreachable!("the default layout is valid"))
     }
-    let date = end_time
+}
+
+impl Layout {
+    /// Checks a template: relative, every segment non-empty and not `.` or `..`, known
+    /// placeholders only, and `{id}` in the last segment so files cannot collide.
+    pub fn parse(template: &str) -> crate::Result<Layout> {
+        let invalid = |why: &str| {
+            crate::Error::Config(format!(
+                "invalid --layout {template:?}: {why}\nhint: the default is {DEFAULT_LAYOUT}"
+            ))
+        };
+        let segments: Vec<String> = template.split('/').map(str::to_owned).collect();
+        for segment in &segments {
+            if segment.is_empty() || segment == "." || segment == ".." || segment.contains('\\') {
+                return Err(invalid("segments must be names, not empty, `.` or `..`"));
+            }
+            let mut rest = segment.as_str();
+            while let Some(open) = rest.find('{') {
+                let close = rest[open..]
+                    .find('}')
+                    .ok_or_else(|| invalid("an unclosed `{`"))?;
+                let name = &rest[open + 1..open + close];
+                if !["principal", "event_type", "date", "id"].contains(&name) {
+                    return Err(invalid(&format!(
+                        "unknown placeholder {{{name}}}: use {{principal}}, {{event_type}}, {{date}}, {{id}}"
+                    )));
+                }
+                rest = &rest[open + close + 1..];
+            }
+        }
+        if !segments.last().is_some_and(|s| s.contains("{id}")) {
+            return Err(invalid(
+                "the last segment must contain {id}, or files would collide",
+            ));
+        }
+        let needs_listing = template.contains("{event_type}") || template.contains("{date}");
+        Ok(Layout {
+            segments,
+            needs_listing,
+        })
+    }
+
+    /// The path of a file below the output directory. Bare ids that come without an event
+    /// type and end time, when the layout needs them, fall back to a flat `{id}.jsonl`.
+    pub fn path(&self, file: &FileRef) -> Result<PathBuf, String> {
+        let (event_type, date) = match (&file.event_type, &file.end_time) {
+            (Some(event_type), Some(end_time)) => (event_type.as_str(), utc_date(end_time)?),
+            _ if self.needs_listing => return Ok(PathBuf::from(format!("{}.jsonl", file.id))),
+            _ => ("", String::new()),
+        };
+        if self.needs_listing && !is_safe_segment(event_type) {
+            return Err(format!(
+                "event_type {event_type:?} cannot be used as a directory name"
+            ));
+        }
+        let path: PathBuf = self
+            .segments
+            .iter()
+            .map(|segment| {
+                segment
+                    .replace("{principal}", file.principal.as_str())
+                    .replace("{event_type}", event_type)
+                    .replace("{date}", &date)
+                    .replace("{id}", &file.id)
+            })
+            .collect();
+        Ok(path)
+    }
+}
+
+fn is_safe_segment(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 100
+        && !text.starts_with('.')
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+fn utc_date(end_time: &str) -> Result<String, String> {
+    Ok(end_time
         .parse::<Timestamp>()
         .map_err(|_| format!("end_time {end_time:?} is not an RFC 3339 time"))?
         .strftime("%Y-%m-%d")
-        .to_string();
-    Ok([file.principal.as_str(), event_type, &date, &name]
-        .iter()
-        .collect())
+        .to_string())
+}
+
+/// The path of a file below the output directory in the default layout.
+pub fn relative_path(file: &FileRef) -> Result<PathBuf, String> {
+    Layout::default().path(file)
 }
 
 #[cfg(test)]
@@ -80,6 +159,35 @@ mod tests {
         );
         assert!(relative_path(&file(Some("../x"), Some("2026-01-01T00:00:00Z"))).is_err());
         assert!(relative_path(&file(Some("A"), Some("soon"))).is_err());
+    }
+
+    #[test]
+    fn templates_are_checked_and_filled() {
+        let hive =
+            Layout::parse("event_type={event_type}/dt={date}/{principal}-{id}.jsonl").unwrap();
+        let f = file(Some("AUTH_LOG"), Some("2026-07-16T01:00:00Z"));
+        assert_eq!(
+            hive.path(&f).unwrap(),
+            PathBuf::from("event_type=AUTH_LOG/dt=2026-07-16/org-a-eclf_1.jsonl")
+        );
+        let flat = Layout::parse("{id}.json").unwrap();
+        assert_eq!(
+            flat.path(&file(None, None)).unwrap(),
+            PathBuf::from("eclf_1.json")
+        );
+        for bad in [
+            "",
+            "/abs/{id}",
+            "a//{id}",
+            "../{id}",
+            "{id}/x",
+            "{nope}/{id}",
+            "{id",
+            "a\\{id}",
+        ] {
+            let err = Layout::parse(bad).unwrap_err();
+            assert!(err.is_config(), "{bad}: {err}");
+        }
     }
 
     #[test]

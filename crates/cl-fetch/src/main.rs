@@ -37,6 +37,11 @@ struct Args {
     #[arg(short, long, value_name = "DIR")]
     output_dir: Option<PathBuf>,
 
+    /// Where files go below DIR: {principal}, {event_type}, {date} (UTC date of end_time),
+    /// {id}; ids without listing metadata land flat as {id}.jsonl.
+    #[arg(long, value_name = "TEMPLATE", default_value = cl_core::layout::DEFAULT_LAYOUT, requires = "output_dir")]
+    layout: String,
+
     /// Save, per principal and event type, the cursor up to which every file has been
     /// delivered, for cl-list --state; files delivered by earlier runs are not delivered again.
     #[arg(long, value_name = "FILE")]
@@ -93,6 +98,7 @@ fn run(args: Args) -> Result<ExitCode> {
             return Err(Error::Config(format!("argument {}: {why}", i + 1)).into());
         }
     }
+    let layout = cl_core::layout::Layout::parse(&args.layout)?;
     let stop = cl_cli::signals::install();
     let reporter = Arc::new(Reporter::new(TOOL, args.common.verbosity()));
     let client = Arc::new(Client::new(
@@ -103,7 +109,7 @@ fn run(args: Args) -> Result<ExitCode> {
         Some(dir) => {
             cl_core::fsutil::create_private_dir_all(dir)
                 .with_context(|| format!("cannot create output directory {}", dir.display()))?;
-            Destination::Directory(dir.clone())
+            Destination::Directory(dir.clone(), layout)
         }
         None => Destination::Stdout,
     };
