@@ -423,3 +423,65 @@ fn a_slow_file_that_keeps_flowing_is_not_cut_off_by_the_timeout() {
     assert!(start.elapsed() > Duration::from_millis(1500));
     assert_bytes(&out.stdout, &sim.stream([file.id.as_str()]));
 }
+
+#[test]
+fn log_format_json_gives_one_object_per_stderr_line() {
+    let sim = faulty(|f| f.fail_first = 1);
+    let lines = sim
+        .cmd("cl-list")
+        .args([
+            sim.ws(),
+            "--log-format",
+            "json",
+            "-e",
+            "AUTH_LOG",
+            "--after",
+            BEFORE_ALL,
+            "--limit",
+            "10",
+        ])
+        .output();
+    let tampered = String::from_utf8(lines.stdout.clone()).unwrap().replacen(
+        "\"file_size\":",
+        "\"file_size\":1",
+        1,
+    );
+    let out = sim
+        .cmd("cl-fetch")
+        .args(["--log-format", "json", "-v", "--retries", "1"])
+        .stdin(tampered)
+        .assert_exit(1);
+    let mut levels = std::collections::BTreeSet::new();
+    for text in [stderr(&lines), stderr(&out)] {
+        for line in text.lines() {
+            let v: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            assert!(v["tool"].is_string() && v["message"].is_string(), "{line}");
+            levels.insert(v["level"].as_str().unwrap().to_owned());
+            if v["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("AUTH_LOG page 1")
+            {
+                assert_eq!(
+                    (
+                        v["event_type"].as_str(),
+                        v["page"].as_u64(),
+                        v["files"].as_u64()
+                    ),
+                    (Some("AUTH_LOG"), Some(1), Some(10))
+                );
+            }
+            if v["message"].as_str().unwrap().starts_with("fetched ") {
+                assert!(
+                    v["id"].is_string() && v["bytes"].is_u64() && v["status"] == "downloaded",
+                    "{line}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        levels.into_iter().collect::<Vec<_>>(),
+        ["debug", "error", "info", "warn"]
+    );
+}

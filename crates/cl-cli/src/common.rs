@@ -1,6 +1,6 @@
 //! Flags both tools take, and turning them into a client configuration.
 
-use crate::report::Verbosity;
+use crate::report::{LogFormat, Verbosity};
 use cl_core::api::ClientConfig;
 use cl_core::endpoint::{BaseUrl, DEFAULT_BASE_URL};
 use cl_core::retry::RetryPolicy;
@@ -53,6 +53,10 @@ pub struct CommonArgs {
     /// Also print one line per HTTP request (method, host, path, status).
     #[arg(short, long)]
     pub verbose: bool,
+
+    /// Write stderr messages as text, or as one JSON object per line for log collectors.
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 impl CommonArgs {

@@ -1,7 +1,9 @@
 //! Everything meant for people goes to stderr, through here.
 
 use cl_core::observe::{Event, Observer};
+use serde_json::Value;
 use std::io::Write;
+use std::sync::OnceLock;
 
 /// How much to say.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -12,6 +14,24 @@ pub enum Verbosity {
     Normal,
     /// Also one line per request.
     Verbose,
+}
+
+/// How stderr messages are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `tool: message`, for people.
+    #[default]
+    Text,
+    /// One JSON object per line (`level`, `message`, and fields such as `id` or `status`),
+    /// for CI log collectors.
+    Json,
+}
+
+static FORMAT: OnceLock<LogFormat> = OnceLock::new();
+
+/// Chooses the format of every stderr message from now on (once, at start).
+pub fn set_format(format: LogFormat) {
+    let _ = FORMAT.set(format);
 }
 
 /// Prints library events on stderr, prefixed with the tool's name.
@@ -28,8 +48,12 @@ impl Reporter {
 
     /// Prints a progress or summary line unless quiet.
     pub fn info(&self, message: &str) {
+        self.info_with(message, &[]);
+    }
+
+    fn info_with(&self, message: &str, fields: &[(&str, Value)]) {
         if self.verbosity >= Verbosity::Normal {
-            line(self.tool, message);
+            line(self.tool, "info", message, fields);
         }
     }
 }
@@ -43,9 +67,19 @@ impl Observer for Reporter {
                 status,
                 elapsed,
             } if self.verbosity >= Verbosity::Verbose => {
-                let status = status.map_or_else(|| "no answer".to_owned(), |s| s.to_string());
+                let shown = status.map_or_else(|| "no answer".to_owned(), |s| s.to_string());
                 let ms = elapsed.as_millis();
-                line(self.tool, &format!("{method} {url} -> {status} ({ms} ms)"));
+                line(
+                    self.tool,
+                    "debug",
+                    &format!("{method} {url} -> {shown} ({ms} ms)"),
+                    &[
+                        ("method", method.into()),
+                        ("url", url.into()),
+                        ("status", status.into()),
+                        ("elapsed_ms", (ms as u64).into()),
+                    ],
+                );
             }
             Event::Page {
                 event_type,
@@ -53,46 +87,90 @@ impl Observer for Reporter {
                 after,
                 files,
                 total,
-            } => self.info(&format!(
-                "{event_type} page {number} after {after}: {} ({total} so far)",
-                plural(files as u64, "file")
-            )),
+            } => self.info_with(
+                &format!(
+                    "{event_type} page {number} after {after}: {} ({total} so far)",
+                    plural(files as u64, "file")
+                ),
+                &[
+                    ("event_type", event_type.into()),
+                    ("page", number.into()),
+                    ("after", after.into()),
+                    ("files", files.into()),
+                    ("total", total.into()),
+                ],
+            ),
             Event::Delivered { id, bytes, skipped } => {
                 let what = if skipped {
                     "already delivered"
                 } else {
                     "fetched"
                 };
-                self.info(&format!("{what} {id} ({})", human_bytes(bytes)));
+                self.info_with(
+                    &format!("{what} {id} ({})", human_bytes(bytes)),
+                    &[
+                        ("id", id.into()),
+                        ("bytes", bytes.into()),
+                        (
+                            "status",
+                            if skipped { "skipped" } else { "downloaded" }.into(),
+                        ),
+                    ],
+                );
             }
-            Event::Duplicate { id, line } => {
-                self.info(&format!(
-                    "line {line}: {id} was already taken; delivered once"
-                ));
-            }
+            Event::Duplicate { id, line } => self.info_with(
+                &format!("line {line}: {id} was already taken; delivered once"),
+                &[("id", id.into()), ("line", line.into())],
+            ),
             Event::Failed { error } => error_line(self.tool, &error.to_string()),
             Event::Retry {
                 error,
                 attempt,
                 retries,
                 wait,
-            } => self.info(&format!(
-                "{error}; retry {attempt} of {retries} in {:.1} s",
-                wait.as_secs_f64()
-            )),
+            } => {
+                if self.verbosity >= Verbosity::Normal {
+                    line(
+                        self.tool,
+                        "warn",
+                        &format!(
+                            "{error}; retry {attempt} of {retries} in {:.1} s",
+                            wait.as_secs_f64()
+                        ),
+                        &[
+                            ("attempt", attempt.into()),
+                            ("retries", retries.into()),
+                            ("wait_s", wait.as_secs_f64().into()),
+                        ],
+                    );
+                }
+            }
             Event::Request { .. } => {}
         }
     }
 }
 
-fn line(tool: &str, message: &str) {
+fn line(tool: &str, level: &str, message: &str, fields: &[(&str, Value)]) {
+    let text = match FORMAT.get().copied().unwrap_or_default() {
+        LogFormat::Text => format!("{tool}: {message}"),
+        LogFormat::Json => {
+            let mut object = serde_json::Map::new();
+            object.insert("tool".into(), tool.into());
+            object.insert("level".into(), level.into());
+            object.insert("message".into(), message.into());
+            for (name, value) in fields {
+                object.insert((*name).into(), value.clone());
+            }
+            Value::Object(object).to_string()
+        }
+    };
     // Nothing useful can be done if stderr itself is gone.
-    let _ = writeln!(std::io::stderr().lock(), "{tool}: {message}");
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
 /// Prints an error line; errors are shown at every verbosity.
 pub fn error_line(tool: &str, message: &str) {
-    line(tool, message);
+    line(tool, "error", message, &[]);
 }
 
 /// `1 file`, `2 files`.

@@ -80,6 +80,7 @@ fn main() -> ExitCode {
         Ok(false) => {}
         Err(error) => return exit::fail(TOOL, &error.into()),
     }
+    cl_cli::report::set_format(args.common.log_format);
     match run(args) {
         Ok(code) => code,
         Err(error) => exit::fail(TOOL, &error),

@@ -109,6 +109,7 @@ fn main() -> ExitCode {
         Ok(false) => {}
         Err(error) => return exit::fail(TOOL, &error.into()),
     }
+    cl_cli::report::set_format(args.common.log_format);
     let following = args.follow;
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
