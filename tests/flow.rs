@@ -100,3 +100,97 @@ fn downloads_start_as_lines_arrive_without_waiting_for_the_end_of_input() {
         &sim.stream([files[0].id.as_str(), files[1].id.as_str()]),
     );
 }
+
+/// Runs a bash script with stderr on a pseudo-terminal (util-linux `script`); returns what
+/// the terminal showed.
+fn on_a_terminal(sim: &Sim, dir: &std::path::Path, script: &str, env: &[(&str, &str)]) -> String {
+    let mut cmd = sim.sh(&format!("script -qec {} /dev/null", shell_quote(script)));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    String::from_utf8_lossy(&cmd.current_dir(dir).assert_exit(0).stdout).into_owned()
+}
+
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r#"'\''"#))
+}
+
+#[test]
+fn a_live_progress_line_on_a_terminal_and_none_elsewhere() {
+    let sim = Sim::with(|c| {
+        c.dataset.files_per_type = 30;
+        c.faults.latency = Duration::from_millis(30);
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let input = sim
+        .cmd("cl-list")
+        .args([sim.ws(), "-q", "-e", "AUTH_LOG", "--after", BEFORE_ALL])
+        .stdout();
+    std::fs::write(dir.path().join("in.jsonl"), input).unwrap();
+    let total: u64 = sim.files(sim.ws(), "AUTH_LOG").iter().map(|f| f.size).sum();
+
+    let shown = on_a_terminal(
+        &sim,
+        dir.path(),
+        "cl-fetch -j 2 < in.jsonl > out.jsonl",
+        &[],
+    );
+    // Redrawn in place (carriage returns, line clears), with files, bytes and an ETA.
+    assert!(
+        shown.contains("\r") && shown.contains("\u{1b}[2K"),
+        "{shown:?}"
+    );
+    assert!(
+        shown.contains("cl-fetch: ") && shown.contains("/30 files") && shown.contains("ETA"),
+        "{shown:?}"
+    );
+    assert!(
+        !shown.contains("fetched eclf_"),
+        "no line per file under a live line"
+    );
+    assert!(!shown.contains("\u{1b}[3"), "no colour");
+    let summary = format!(
+        "cl-fetch: delivered 30 files ({:.1} KiB)",
+        total as f64 / 1024.0
+    );
+    assert!(shown.contains(&summary), "{shown:?}");
+    assert_bytes(
+        &std::fs::read(dir.path().join("out.jsonl")).unwrap(),
+        &sim.stream(
+            sim.files(sim.ws(), "AUTH_LOG")
+                .iter()
+                .map(|f| f.id.as_str()),
+        ),
+    );
+
+    let listed = on_a_terminal(
+        &sim,
+        dir.path(),
+        "cl-list \"$P\" -e AUTH_LOG --after 2026-07-01T00:00:00Z --limit 5 > /dev/null",
+        &[],
+    );
+    assert!(
+        listed.contains("\u{1b}[2K") && listed.contains(" files in 6 pages"),
+        "{listed:?}"
+    );
+    assert!(
+        listed.contains("cl-list: listed 30 files in 6 pages (AUTH_LOG: 30)"),
+        "{listed:?}"
+    );
+
+    // -q, --log-format json or a dumb terminal: no live line.
+    for (script, env) in [
+        ("cl-fetch -q -j 2 < in.jsonl > /dev/null", vec![]),
+        (
+            "cl-fetch --log-format json -j 2 < in.jsonl > /dev/null",
+            vec![],
+        ),
+        (
+            "cl-fetch -j 2 < in.jsonl > /dev/null",
+            vec![("TERM", "dumb")],
+        ),
+    ] {
+        let shown = on_a_terminal(&sim, dir.path(), script, &env);
+        assert!(!shown.contains("\u{1b}[2K"), "{script}: {shown:?}");
+    }
+}

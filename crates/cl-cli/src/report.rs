@@ -1,9 +1,12 @@
 //! Everything meant for people goes to stderr, through here.
 
 use cl_core::observe::{Event, Observer};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// How much to say.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -34,16 +37,51 @@ pub fn set_format(format: LogFormat) {
     let _ = FORMAT.set(format);
 }
 
-/// Prints library events on stderr, prefixed with the tool's name.
+/// Prints library events on stderr, prefixed with the tool's name. On a terminal, at normal
+/// verbosity and in text format, progress is one live line instead of a line per page or file.
 pub struct Reporter {
     tool: &'static str,
     verbosity: Verbosity,
+    live: Option<Live>,
+}
+
+/// The live progress line and what it counts.
+struct Live {
+    bar: ProgressBar,
+    files: AtomicU64,
+    pages: AtomicU64,
+    queued: AtomicU64,
 }
 
 impl Reporter {
     /// A reporter for `tool` at `verbosity`.
     pub fn new(tool: &'static str, verbosity: Verbosity) -> Self {
-        Reporter { tool, verbosity }
+        let live = (verbosity == Verbosity::Normal
+            && FORMAT.get().copied().unwrap_or_default() == LogFormat::Text
+            && std::io::stderr().is_terminal()
+            && std::env::var_os("TERM").is_none_or(|t| t != "dumb"))
+        .then(|| {
+            // Plain characters only: no colour, so NO_COLOR and dumb logs are respected.
+            let style = ProgressStyle::with_template(
+                "{spinner} {prefix}: {msg} {bytes} {binary_bytes_per_sec} {elapsed}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(8));
+            bar.set_style(style);
+            bar.set_prefix(tool);
+            bar.enable_steady_tick(Duration::from_millis(125));
+            Live {
+                bar,
+                files: AtomicU64::new(0),
+                pages: AtomicU64::new(0),
+                queued: AtomicU64::new(0),
+            }
+        });
+        Reporter {
+            tool,
+            verbosity,
+            live,
+        }
     }
 
     /// Prints a progress or summary line unless quiet.
@@ -51,15 +89,73 @@ impl Reporter {
         self.info_with(message, &[]);
     }
 
+    /// Ends the live line, if any, so a summary can follow it.
+    pub fn finish(&self) {
+        if let Some(live) = &self.live {
+            live.bar.finish_and_clear();
+        }
+    }
+
     fn info_with(&self, message: &str, fields: &[(&str, Value)]) {
         if self.verbosity >= Verbosity::Normal {
-            line(self.tool, "info", message, fields);
+            self.above(|| line(self.tool, "info", message, fields));
         }
+    }
+
+    /// Prints above the live line, if there is one.
+    fn above(&self, print: impl FnOnce()) {
+        match &self.live {
+            Some(live) => live.bar.suspend(print),
+            None => print(),
+        }
+    }
+
+    /// Updates the live line; returns false when there is none.
+    fn progress(&self, event: &Event<'_>) -> bool {
+        let Some(live) = &self.live else {
+            return false;
+        };
+        match *event {
+            Event::Page { .. } => {
+                let pages = live.pages.fetch_add(1, Ordering::Relaxed) + 1;
+                live.bar.set_message(format!(
+                    "{} in {}",
+                    plural(live.files.load(Ordering::Relaxed), "file"),
+                    plural(pages, "page")
+                ));
+            }
+            Event::Queued { bytes } => {
+                let queued = live.queued.fetch_add(1, Ordering::Relaxed) + 1;
+                if let Some(bytes) = bytes {
+                    live.bar.inc_length(bytes);
+                    live.bar.set_style(
+                        ProgressStyle::with_template(
+                            "{spinner} {prefix}: {msg} {bytes}/{total_bytes} \
+                             {binary_bytes_per_sec} ETA {eta}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
+                }
+                let files = live.files.load(Ordering::Relaxed);
+                live.bar.set_message(format!("{files}/{queued} files"));
+            }
+            Event::Delivered { bytes, .. } => {
+                let files = live.files.fetch_add(1, Ordering::Relaxed) + 1;
+                live.bar.inc(bytes);
+                let queued = live.queued.load(Ordering::Relaxed);
+                live.bar.set_message(format!("{files}/{queued} files"));
+            }
+            _ => return false,
+        }
+        true
     }
 }
 
 impl Observer for Reporter {
     fn event(&self, event: &Event<'_>) {
+        if self.progress(event) {
+            return;
+        }
         match *event {
             Event::Request {
                 method,
@@ -122,7 +218,7 @@ impl Observer for Reporter {
                 &format!("line {line}: {id} was already taken; delivered once"),
                 &[("id", id.into()), ("line", line.into())],
             ),
-            Event::Failed { error } => error_line(self.tool, &error.to_string()),
+            Event::Failed { error } => self.above(|| error_line(self.tool, &error.to_string())),
             Event::Retry {
                 error,
                 attempt,
@@ -130,22 +226,19 @@ impl Observer for Reporter {
                 wait,
             } => {
                 if self.verbosity >= Verbosity::Normal {
-                    line(
-                        self.tool,
-                        "warn",
-                        &format!(
-                            "{error}; retry {attempt} of {retries} in {:.1} s",
-                            wait.as_secs_f64()
-                        ),
-                        &[
-                            ("attempt", attempt.into()),
-                            ("retries", retries.into()),
-                            ("wait_s", wait.as_secs_f64().into()),
-                        ],
+                    let message = format!(
+                        "{error}; retry {attempt} of {retries} in {:.1} s",
+                        wait.as_secs_f64()
                     );
+                    let fields = [
+                        ("attempt", attempt.into()),
+                        ("retries", retries.into()),
+                        ("wait_s", wait.as_secs_f64().into()),
+                    ];
+                    self.above(|| line(self.tool, "warn", &message, &fields));
                 }
             }
-            Event::Request { .. } => {}
+            Event::Request { .. } | Event::Queued { .. } => {}
         }
     }
 }

@@ -191,6 +191,7 @@ pub fn run(
     // Detached: it may be blocked reading stdin when the run ends early.
     {
         let reader = Reader {
+            observer: observer.clone(),
             principal: options.principal.clone(),
             earlier,
             layout: match &options.destination {
@@ -282,6 +283,7 @@ fn deliver_in_order(
 }
 
 struct Reader {
+    observer: Arc<dyn Observer>,
     principal: Option<Principal>,
     earlier: Option<Arc<State>>,
     /// Directory mode: where files go.
@@ -350,6 +352,9 @@ impl Reader {
                             return self.done.send((seq, failed)).is_ok();
                         }
                     };
+                    self.observer.event(&Event::Queued {
+                        bytes: file.file_size,
+                    });
                     return self.tasks.send(Task { seq, file, path }).is_ok();
                 }
             };

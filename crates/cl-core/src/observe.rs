@@ -16,6 +16,11 @@ pub enum Event<'a> {
         /// How long it took until the response headers arrived.
         elapsed: Duration,
     },
+    /// A file was taken from the input and handed to a download worker.
+    Queued {
+        /// Its size, when the listing told it.
+        bytes: Option<u64>,
+    },
     /// A listing page arrived.
     Page {
         /// The event type being listed.

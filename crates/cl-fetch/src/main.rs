@@ -131,6 +131,7 @@ fn run(args: Args) -> Result<ExitCode> {
     };
     let mut out = BufWriter::with_capacity(256 << 10, io::stdout().lock());
     let (summary, outcome) = fetch::run(client, reporter.clone(), options, input, &mut out)?;
+    reporter.finish();
     if let Err(error) = outcome {
         if !error.is_broken_pipe() {
             reporter.info(&summary_line(&summary));

@@ -197,6 +197,9 @@ fn run(args: Args) -> Result<()> {
         }
         resume.push(listed.resume);
     }
+    if !args.follow {
+        reporter.finish();
+    }
     let total: u64 = counts.iter().map(|(_, n)| n).sum();
     let per_type: Vec<String> = counts.iter().map(|(t, n)| format!("{t}: {n}")).collect();
     reporter.info(&format!(
