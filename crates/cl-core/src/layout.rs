@@ -124,11 +124,6 @@ fn utc_date(end_time: &str) -> Result<String, String> {
         .to_string())
 }
 
-/// The path of a file below the output directory in the default layout.
-pub fn relative_path(file: &FileRef) -> Result<PathBuf, String> {
-    Layout::default().path(file)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,15 +145,23 @@ mod tests {
     fn partitions_by_principal_type_and_utc_date() {
         let f = file(Some("AUTH_LOG"), Some("2026-07-16T23:30:00.123456-02:00"));
         assert_eq!(
-            relative_path(&f).unwrap(),
+            Layout::default().path(&f).unwrap(),
             PathBuf::from("org-a/AUTH_LOG/2026-07-17/eclf_1.jsonl")
         );
         assert_eq!(
-            relative_path(&file(None, None)).unwrap(),
+            Layout::default().path(&file(None, None)).unwrap(),
             PathBuf::from("eclf_1.jsonl")
         );
-        assert!(relative_path(&file(Some("../x"), Some("2026-01-01T00:00:00Z"))).is_err());
-        assert!(relative_path(&file(Some("A"), Some("soon"))).is_err());
+        assert!(
+            Layout::default()
+                .path(&file(Some("../x"), Some("2026-01-01T00:00:00Z")))
+                .is_err()
+        );
+        assert!(
+            Layout::default()
+                .path(&file(Some("A"), Some("soon")))
+                .is_err()
+        );
     }
 
     #[test]
@@ -225,7 +228,7 @@ mod tests {
                 file.id = id.clone();
                 file.event_type = event_type;
                 file.end_time = end_time;
-                if let Ok(path) = relative_path(&file) {
+                if let Ok(path) = Layout::default().path(&file) {
                     let parts: Vec<Component> = path.components().collect();
                     prop_assert!(parts.iter().all(|c| matches!(c, Component::Normal(_))), "{path:?}");
                     prop_assert!(parts.len() == 1 || parts.len() == 4, "{path:?}");

@@ -55,21 +55,28 @@ impl DatasetConfig {
     pub fn new(seed: u64) -> Self {
         let files_per_type = 50;
         let interval = SignedDuration::from_mins(5);
-        let hour = 3600;
-        let start_s = (Timestamp::now() - interval * (files_per_type + 12)).as_second();
         let mut rng = Rng::new(seed, b"principals");
         DatasetConfig {
             seed,
             files_per_type: files_per_type as u32,
             file_size: 4096,
             size_spread: 50,
-            start: Timestamp::from_second(start_s - start_s.rem_euclid(hour))
-                .unwrap_or(Timestamp::UNIX_EPOCH),
+            start: Self::start_before_now(files_per_type as u32, interval),
             interval,
             workspace: rng.uuid(),
             org: format!("org-{}", rng.base32(24)),
             unterminated_every: 0,
         }
+    }
+}
+
+impl DatasetConfig {
+    /// A start that puts `files` files, `interval` apart, a little before now: on the hour, an
+    /// hour's margin or more, so `--after 24h` finds them all.
+    pub fn start_before_now(files: u32, interval: SignedDuration) -> Timestamp {
+        let span = interval * (i64::from(files) + 12) as i32;
+        let start = (Timestamp::now() - span).as_second();
+        Timestamp::from_second(start - start.rem_euclid(3600)).unwrap_or(Timestamp::UNIX_EPOCH)
     }
 }
 

@@ -145,8 +145,8 @@ fn main() -> Result<()> {
     if let Some(start) = args.start {
         config.dataset.start = start;
     } else {
-        let span = config.dataset.interval * (i64::from(args.files) + 12) as i32;
-        config.dataset.start = Timestamp::now() - span;
+        config.dataset.start =
+            cl_sim::dataset::DatasetConfig::start_before_now(args.files, config.dataset.interval);
     }
     config.key = args.key;
     config.api_listen = args.listen;
