@@ -323,7 +323,7 @@ fn retry_after_pauses_every_worker_and_each_retry_is_one_line() {
         let crowding = api
             .iter()
             .filter(|r| {
-                r.at > hit.at + Duration::from_millis(50)
+                r.at > hit.at + Duration::from_millis(250)
                     && r.at < hit.at + Duration::from_millis(950)
             })
             .count();
