@@ -1,8 +1,10 @@
-//! What `cl-list` and `cl-fetch` share as command-line tools: the common flags, how the key
-//! and base URL are found, how progress and errors reach stderr, and the exit codes.
+//! What `cl-list` and `cl-fetch` share as command-line tools: the common flags, the opening
+//! steps, how progress and errors reach stderr, and the exit statuses.
 
-pub mod common;
 pub mod docs;
 pub mod exit;
+pub mod flags;
+pub mod hints;
 pub mod report;
 pub mod signals;
+pub mod tool;

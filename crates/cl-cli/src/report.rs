@@ -218,7 +218,9 @@ impl Observer for Reporter {
                 &format!("line {line}: {id} was already taken; delivered once"),
                 &[("id", id.into()), ("line", line.into())],
             ),
-            Event::Failed { error } => self.above(|| error_line(self.tool, &error.to_string())),
+            Event::Failed { error } => {
+                self.above(|| error_line(self.tool, &crate::hints::describe(error)))
+            }
             Event::Retry {
                 error,
                 attempt,
@@ -227,7 +229,8 @@ impl Observer for Reporter {
             } => {
                 if self.verbosity >= Verbosity::Normal {
                     let message = format!(
-                        "{error}; retry {attempt} of {retries} in {:.1} s",
+                        "{}; retry {attempt} of {retries} in {:.1} s",
+                        crate::hints::describe(error),
                         wait.as_secs_f64()
                     );
                     let fields = [

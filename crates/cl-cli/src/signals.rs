@@ -1,4 +1,4 @@
-//! SIGINT and SIGTERM ask the work to stop; the exit code then says which one came.
+//! SIGINT and SIGTERM ask the work to stop; which one came is remembered for the exit status.
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::flag;
@@ -6,6 +6,25 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 static RECEIVED: AtomicUsize = AtomicUsize::new(0);
+
+/// A signal that stops the tools.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGINT: Ctrl-C.
+    Interrupt,
+    /// SIGTERM: a service manager's stop.
+    Terminate,
+}
+
+impl Signal {
+    /// The signal's number, for the exit status 128 + number.
+    pub fn number(self) -> u8 {
+        match self {
+            Signal::Interrupt => SIGINT as u8,
+            Signal::Terminate => SIGTERM as u8,
+        }
+    }
+}
 
 /// Installs the handlers. The first SIGINT or SIGTERM sets the returned flag, which the
 /// library watches: no new work starts, in-flight files are finished or discarded. A second
@@ -21,15 +40,11 @@ pub fn install() -> Arc<AtomicBool> {
     stop
 }
 
-/// True when SIGTERM (a service manager's stop) is what stopped the work.
-pub fn terminated() -> bool {
-    RECEIVED.load(Ordering::SeqCst) == SIGTERM as usize
-}
-
-/// The exit code for work a signal stopped: 128 + its number (130 for SIGINT, 143 for SIGTERM).
-pub fn exit_code() -> u8 {
+/// The signal that stopped the work, if one did.
+pub fn received() -> Option<Signal> {
     match RECEIVED.load(Ordering::SeqCst) {
-        0 => crate::exit::INTERRUPTED,
-        n => u8::try_from(128 + n).unwrap_or(crate::exit::INTERRUPTED),
+        n if n == SIGINT as usize => Some(Signal::Interrupt),
+        n if n == SIGTERM as usize => Some(Signal::Terminate),
+        _ => None,
     }
 }

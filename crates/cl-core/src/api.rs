@@ -2,13 +2,13 @@
 
 use crate::endpoint::{self, BaseUrl};
 use crate::error::{Error, Result};
+use crate::error_body::server_message;
 use crate::observe::{Event, Observer};
 use crate::page::{self, Page};
 use crate::principal::Principal;
-use crate::retry::{Decision, Pause, RetryPolicy, parse_retry_after};
+use crate::retry::{Pause, parse_retry_after};
 use crate::secret::ApiKey;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use serde_json::Value;
 use std::io::{self, Read};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -41,8 +41,6 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// The `User-Agent` header, e.g. `cl-fetch/0.1.0`.
     pub user_agent: String,
-    /// How failed requests are retried.
-    pub retry: RetryPolicy,
     /// Set to stop: waits end early and no new request starts.
     pub cancel: Arc<AtomicBool>,
     /// PEM files of certificate authorities to trust besides the web roots and the OS store.
@@ -57,7 +55,7 @@ pub struct ListRequest<'a> {
     /// The event type, passed through as given.
     pub event_type: &'a str,
     /// Exclusive lower bound on `end_time`: a time or the previous page's cursor.
-    pub after: &'a str,
+    pub after: String,
     /// Optional exclusive upper bound on `end_time`.
     pub before: Option<&'a str>,
     /// Page size asked of the API.
@@ -78,9 +76,8 @@ pub struct Client {
     key: ApiKey,
     observer: Arc<dyn Observer>,
     timeout: Duration,
-    retry: RetryPolicy,
     cancel: Arc<AtomicBool>,
-    pause: Pause,
+    pause: Arc<Pause>,
 }
 
 /// An open download: the file's bytes as they arrive.
@@ -98,8 +95,13 @@ impl Read for Download {
 
 impl Client {
     /// Builds the client. Nothing is connected until the first request; the trust store is
-    /// read only when https is in play, so a loopback run starts without it.
-    pub fn new(config: ClientConfig, observer: Arc<dyn Observer>) -> Result<Self> {
+    /// read only when https is in play, so a loopback run starts without it. Every API request
+    /// first waits out `pause` (see [`crate::retry::Retrier::pause`]).
+    pub fn new(
+        config: ClientConfig,
+        observer: Arc<dyn Observer>,
+        pause: Arc<Pause>,
+    ) -> Result<Self> {
         let mut builder = Agent::config_builder();
         if config.base.as_str().starts_with("https:") || !config.ca_files.is_empty() {
             let roots = crate::tls::root_certs(&config.ca_files)?;
@@ -124,59 +126,9 @@ impl Client {
             key: config.key,
             observer,
             timeout: config.timeout,
-            retry: config.retry,
             cancel: config.cancel,
-            pause: Pause::default(),
+            pause,
         })
-    }
-
-    /// The flag that stops this client's work.
-    pub fn cancel_flag(&self) -> &Arc<AtomicBool> {
-        &self.cancel
-    }
-
-    /// Runs `attempt` until it succeeds, fails for good, or the retries run out. Each retry
-    /// is reported to the observer. A 429 from the API (or a 503 with `Retry-After`) pauses
-    /// every worker's API requests for the wait, not only this one's.
-    pub fn retrying<T>(&self, mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
-        for n in 1.. {
-            let error = match attempt() {
-                Ok(value) => return Ok(value),
-                Err(error) => error,
-            };
-            let wait = match self.retry.decide(&error, n) {
-                Decision::RetryAfter(wait) => wait,
-                Decision::GiveUp => return Err(explain_give_up(error, &self.retry)),
-            };
-            // The API said to slow down: everyone waits, not just this worker.
-            let slow_down = match &error {
-                Error::Http {
-                    status: 429,
-                    from_blob: false,
-                    ..
-                } => true,
-                Error::Http {
-                    status: 503,
-                    from_blob: false,
-                    retry_after,
-                    ..
-                } => retry_after.is_some(),
-                _ => false,
-            };
-            if slow_down {
-                self.pause.hold(wait);
-            }
-            self.observer.event(&Event::Retry {
-                error: &error,
-                attempt: n,
-                retries: self.retry.retries,
-                wait,
-            });
-            if !crate::retry::sleep(wait, &self.cancel) {
-                return Err(Error::Interrupted);
-            }
-        }
-        unreachable!("the loop only ends by returning")
     }
 
     /// Describes a transport error, naming the timeout when that is what happened.
@@ -200,7 +152,7 @@ impl Client {
             "{}/logs?event_type={}&after={}",
             self.principal_url(req.principal),
             escape(req.event_type),
-            escape(req.after)
+            escape(&req.after)
         );
         if let Some(before) = req.before {
             url.push_str(&format!("&before={}", escape(before)));
@@ -423,105 +375,6 @@ fn http_error(context: String, response: &mut Response<Body>, from_blob: bool) -
     }
 }
 
-/// Says why the retries stopped when the server asked for a longer wait than allowed.
-fn explain_give_up(error: Error, policy: &RetryPolicy) -> Error {
-    match error {
-        Error::Http {
-            context,
-            status,
-            message,
-            retry_after: Some(asked),
-            from_blob,
-        } if asked > policy.max_wait => Error::Http {
-            context,
-            status,
-            message: format!(
-                "{message} (the server asked to wait {} s, more than --max-wait {} s)",
-                asked.as_secs(),
-                policy.max_wait.as_secs()
-            ),
-            retry_after: Some(asked),
-            from_blob,
-        },
-        other => other,
-    }
-}
-
-/// Finds the human message in an error body, whatever its shape: `{"error":{"message"}}`,
-/// `{"detail": "…" | [{"msg"}]}`, `{"message"}`, an S3-style XML `<Message>`, or plain text.
-pub fn server_message(body: &[u8]) -> Option<String> {
-    if let Ok(value) = serde_json::from_slice::<Value>(body) {
-        let found = json_message(&value).unwrap_or_else(|| value.to_string());
-        return Some(one_line(&found));
-    }
-    let text = String::from_utf8_lossy(body);
-    if let Some(message) = xml_element(&text, "Message") {
-        return Some(one_line(&match xml_element(&text, "Code") {
-            Some(code) => format!("{code}: {message}"),
-            None => message.to_owned(),
-        }));
-    }
-    let text = one_line(&text);
-    (!text.is_empty()).then_some(text)
-}
-
-fn json_message(value: &Value) -> Option<String> {
-    let as_text = |v: &Value| match v {
-        Value::String(s) => Some(s.clone()),
-        _ => None,
-    };
-    if let Some(error) = value.get("error") {
-        return error
-            .get("message")
-            .and_then(as_text)
-            .or_else(|| as_text(error))
-            .or_else(|| Some(error.to_string()));
-    }
-    if let Some(detail) = value.get("detail") {
-        if let Value::Array(items) = detail {
-            let msgs: Vec<String> = items
-                .iter()
-                .map(|item| {
-                    let msg = item
-                        .get("msg")
-                        .and_then(as_text)
-                        .unwrap_or_else(|| item.to_string());
-                    match item.get("loc").and_then(Value::as_array) {
-                        Some(loc) => {
-                            let loc: Vec<String> = loc
-                                .iter()
-                                .map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_owned))
-                                .collect();
-                            format!("{}: {msg}", loc.join("."))
-                        }
-                        None => msg,
-                    }
-                })
-                .collect();
-            return Some(msgs.join("; "));
-        }
-        return as_text(detail).or_else(|| Some(detail.to_string()));
-    }
-    value.get("message").and_then(as_text)
-}
-
-fn xml_element<'a>(text: &'a str, name: &str) -> Option<&'a str> {
-    let start = text.find(&format!("<{name}>"))? + name.len() + 2;
-    let end = start + text[start..].find(&format!("</{name}>"))?;
-    Some(&text[start..end])
-}
-
-/// Collapses whitespace runs so a message fits one stderr line, and caps its length.
-fn one_line(text: &str) -> String {
-    const MAX: usize = 500;
-    let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if joined.chars().count() > MAX {
-        format!("{}…", joined.chars().take(MAX).collect::<String>())
-    } else {
-        joined
-    }
-}
-
 /// The rustls error inside a transport error, if the handshake is what failed.
 fn tls_failure(error: &ureq::Error) -> Option<String> {
     match error {
@@ -559,30 +412,6 @@ pub(crate) fn describe(error: ureq::Error, timeout: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn finds_the_message_whatever_the_shape() {
-        let cases: [(&[u8], &str); 8] = [
-            (br#"{"error":{"message":"bad key","type":"x"}}"#, "bad key"),
-            (br#"{"error":"nope"}"#, "nope"),
-            (br#"{"detail":"Not authorized"}"#, "Not authorized"),
-            (
-                br#"{"detail":[{"loc":["query","after"],"msg":"field required"}]}"#,
-                "query.after: field required",
-            ),
-            (br#"{"message":"m"}"#, "m"),
-            (br#"{"other":1}"#, r#"{"other":1}"#),
-            (
-                b"<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
-                "AccessDenied: Request has expired",
-            ),
-            (b"  upstream\n  timeout \n", "upstream timeout"),
-        ];
-        for (body, want) in cases {
-            assert_eq!(server_message(body).as_deref(), Some(want));
-        }
-        assert_eq!(server_message(b"  "), None);
-    }
 
     #[test]
     fn escapes_query_values() {

@@ -76,6 +76,17 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// The server asked for a longer wait (`Retry-After`) than the retry policy allows, so
+    /// the retries ended early.
+    #[error("{error} (the server asked to wait {} s, more than the {} s allowed)", asked.as_secs(), max_wait.as_secs())]
+    WaitTooLong {
+        /// The last failure, which carried the `Retry-After`.
+        error: Box<Error>,
+        /// The wait the server asked for.
+        asked: Duration,
+        /// The longest wait the policy allows.
+        max_wait: Duration,
+    },
     /// Something this run needs is held by another run (a locked state file).
     #[error("{0}")]
     Busy(String),

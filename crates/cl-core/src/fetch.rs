@@ -12,6 +12,7 @@ use crate::input::{FileRef, parse_line};
 use crate::layout::Layout;
 use crate::observe::{Event, Observer};
 use crate::principal::Principal;
+use crate::retry::Retrier;
 use crate::sha256::{Hasher, Sha256Digest};
 use crate::spool::{MemoryBudget, Spool};
 use serde_json::json;
@@ -159,6 +160,7 @@ impl Window {
 /// cancelled). The outer `Err` means it could not start (a state file in use).
 pub fn run(
     client: Arc<Client>,
+    retry: Arc<Retrier>,
     observer: Arc<dyn Observer>,
     options: FetchOptions,
     input: Input,
@@ -184,7 +186,7 @@ pub fn run(
         size: (jobs as u64 * 8).max(256),
     });
     // The client's flag: a signal stops requests, waits and this pipeline alike.
-    let cancel = client.cancel_flag().clone();
+    let cancel = retry.cancel_flag().clone();
     let (task_tx, task_rx) = mpsc::channel::<Task>();
     let (done_tx, done_rx) = mpsc::channel::<(u64, Outcome)>();
 
@@ -216,6 +218,7 @@ pub fn run(
     for n in 0..jobs {
         let worker = Worker {
             client: client.clone(),
+            retry: retry.clone(),
             destination: options.destination.clone(),
             cancel: cancel.clone(),
             swept: swept.clone(),
@@ -389,6 +392,7 @@ impl Reader {
 
 struct Worker {
     client: Arc<Client>,
+    retry: Arc<Retrier>,
     destination: Destination,
     cancel: Arc<AtomicBool>,
     /// Directories already cleared of temporary files a killed run left behind.
@@ -427,8 +431,9 @@ impl Worker {
                 let path = dir.join(path);
                 match verify_existing(&file, &path) {
                     Ok(Some(verified)) => Ok((verified, true)),
-                    Ok(None) => client
-                        .retrying(|| self.store(&file, &path))
+                    Ok(None) => self
+                        .retry
+                        .run(|| self.store(&file, &path))
                         .map(|v| (v, false)),
                     Err(e) => Err(e),
                 }
@@ -439,8 +444,9 @@ impl Worker {
                     skipped,
                 })
             }
-            _ => client
-                .retrying(|| {
+            _ => self
+                .retry
+                .run(|| {
                     let mut spool = Spool::new(SPOOL_PER_FILE, self.budget.clone());
                     let digest = file.file_sha256.is_some();
                     download_verified(client, &file, &mut spool, digest, &self.cancel)

@@ -8,6 +8,7 @@ pub mod api;
 pub mod checkpoint;
 pub mod endpoint;
 pub mod error;
+pub mod error_body;
 pub mod fetch;
 pub mod fsutil;
 pub mod input;

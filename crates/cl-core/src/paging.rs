@@ -4,19 +4,17 @@ use crate::api::{Client, ListRequest};
 use crate::error::{Error, Result};
 use crate::observe::{Event, Observer};
 use crate::page::Page;
-use crate::principal::Principal;
+use crate::retry::Retrier;
 use jiff::Timestamp;
 
 /// Walks every page of one event type's listing, from `after` until `has_more` is false.
 /// A cursor that does not advance while `has_more` is true ends the walk with an error.
 pub struct Pager<'a> {
     client: &'a Client,
+    retry: &'a Retrier,
     observer: &'a dyn Observer,
-    principal: &'a Principal,
-    event_type: &'a str,
-    before: Option<&'a str>,
-    limit: u32,
-    after: String,
+    /// The next page's request: its `after` moves along the cursor.
+    request: ListRequest<'a>,
     pages: u64,
     files: u64,
     done: bool,
@@ -25,24 +23,18 @@ pub struct Pager<'a> {
 }
 
 impl<'a> Pager<'a> {
-    /// Starts a walk; nothing is requested until the first call to `next`.
+    /// Starts a walk at `first`; nothing is requested until the first call to `next`.
     pub fn new(
         client: &'a Client,
+        retry: &'a Retrier,
         observer: &'a dyn Observer,
-        principal: &'a Principal,
-        event_type: &'a str,
-        after: String,
-        before: Option<&'a str>,
-        limit: u32,
+        first: ListRequest<'a>,
     ) -> Self {
         Pager {
             client,
+            retry,
             observer,
-            principal,
-            event_type,
-            before,
-            limit,
-            after,
+            request: first,
             pages: 0,
             files: 0,
             done: false,
@@ -63,33 +55,27 @@ impl<'a> Pager<'a> {
     /// Where a later listing resumes once this one has ended: the last cursor the API gave,
     /// or the start if it gave none (nothing was found).
     pub fn resume_point(&self) -> &str {
-        self.last.as_deref().unwrap_or(&self.after)
+        self.last.as_deref().unwrap_or(&self.request.after)
     }
 
     fn fetch(&mut self) -> Result<Page> {
-        let request = ListRequest {
-            principal: self.principal,
-            event_type: self.event_type,
-            after: &self.after,
-            before: self.before,
-            limit: self.limit,
-        };
-        let page = self.client.retrying(|| self.client.list_page(&request))?;
+        let request = &self.request;
+        let page = self.retry.run(|| self.client.list_page(request))?;
         self.pages += 1;
         if let Some(last) = &page.last_end_time {
             self.last = Some(last.clone());
         }
         self.files += page.files.len() as u64;
         self.observer.event(&Event::Page {
-            event_type: self.event_type,
+            event_type: request.event_type,
             number: self.pages,
-            after: &self.after,
+            after: &request.after,
             files: page.files.len(),
             total: self.files,
         });
         if page.has_more {
             match &page.last_end_time {
-                Some(next) if advances(&self.after, next) => self.after = next.clone(),
+                Some(next) if advances(&request.after, next) => self.request.after = next.clone(),
                 stuck => {
                     return Err(Error::Protocol {
                         context: request.describe(),

@@ -1,11 +1,91 @@
-//! Trying again what may pass on another try: exponential backoff with full jitter, the
-//! server's `Retry-After` honoured, and a pause shared by every worker while the API is
-//! rate-limiting us, so a 429 is not answered with more requests.
+//! Trying again what may pass on another try: the loop ([`Retrier::run`]), the policy
+//! (exponential backoff with full jitter, the server's `Retry-After` honoured), the words of a
+//! give-up, and a pause shared by every worker while the API is rate-limiting us, so a 429 is
+//! not answered with more requests.
 
-use crate::error::Error;
-use std::sync::Mutex;
+use crate::error::{Error, Result};
+use crate::observe::{Event, Observer};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// Runs attempts until one succeeds, one fails for good, or the retries run out. One per
+/// process, shared by every worker, so a rate limit slows them all.
+pub struct Retrier {
+    policy: RetryPolicy,
+    pause: Arc<Pause>,
+    observer: Arc<dyn Observer>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Retrier {
+    /// A retrier that reports each retry to `observer` and stops waiting when `cancel` is set.
+    pub fn new(policy: RetryPolicy, observer: Arc<dyn Observer>, cancel: Arc<AtomicBool>) -> Self {
+        Retrier {
+            policy,
+            pause: Arc::new(Pause::default()),
+            observer,
+            cancel,
+        }
+    }
+
+    /// The pause that API requests wait out (see [`crate::api::Client::new`]).
+    pub fn pause(&self) -> &Arc<Pause> {
+        &self.pause
+    }
+
+    /// The flag that stops the work: waits end early and no new attempt starts.
+    pub fn cancel_flag(&self) -> &Arc<AtomicBool> {
+        &self.cancel
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or the retries run out. Each retry
+    /// is reported to the observer. A 429 from the API (or a 503 with `Retry-After`) pauses
+    /// every worker's API requests for the wait, not only this one's.
+    pub fn run<T>(&self, mut attempt: impl FnMut() -> Result<T>) -> Result<T> {
+        for n in 1.. {
+            let error = match attempt() {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            let wait = match self.policy.decide(&error, n) {
+                Decision::RetryAfter(wait) => wait,
+                Decision::GiveUp => return Err(self.policy.give_up(error)),
+            };
+            if slows_everyone(&error) {
+                self.pause.hold(wait);
+            }
+            self.observer.event(&Event::Retry {
+                error: &error,
+                attempt: n,
+                retries: self.policy.retries,
+                wait,
+            });
+            if !sleep(wait, &self.cancel) {
+                return Err(Error::Interrupted);
+            }
+        }
+        unreachable!("the loop only ends by returning")
+    }
+}
+
+/// The API said to slow down: everyone waits, not just the worker that was told.
+fn slows_everyone(error: &Error) -> bool {
+    match error {
+        Error::Http {
+            status: 429,
+            from_blob: false,
+            ..
+        } => true,
+        Error::Http {
+            status: 503,
+            from_blob: false,
+            retry_after,
+            ..
+        } => retry_after.is_some(),
+        _ => false,
+    }
+}
 
 /// How hard to try.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +118,19 @@ pub enum Decision {
 }
 
 impl RetryPolicy {
+    /// The error to report when the retries stop: a server that asked for a longer wait
+    /// than the policy allows is said to have done so.
+    pub fn give_up(&self, error: Error) -> Error {
+        match error.retry_after() {
+            Some(asked) if asked > self.max_wait => Error::WaitTooLong {
+                asked,
+                max_wait: self.max_wait,
+                error: Box::new(error),
+            },
+            _ => error,
+        }
+    }
+
     /// Decides after failed attempt number `attempt` (1 for the first try).
     pub fn decide(&self, error: &Error, attempt: u32) -> Decision {
         if attempt > self.retries || !error.is_transient() {

@@ -1,10 +1,11 @@
 //! `cl-fetch`: download Compliance Logs Platform files, verified, to stdout or a directory.
 
 use anyhow::{Context, Result};
-use cl_cli::common::CommonArgs;
-use cl_cli::exit;
-use cl_cli::report::{Reporter, human_bytes, plural};
-use cl_core::api::Client;
+use cl_cli::docs::DocArgs;
+use cl_cli::exit::Exit;
+use cl_cli::flags::CommonArgs;
+use cl_cli::report::{human_bytes, plural};
+use cl_cli::tool::{Session, ToolArgs};
 use cl_core::fetch::{self, Destination, FetchOptions, Input};
 use cl_core::principal::Principal;
 use cl_core::{Error, input};
@@ -12,7 +13,6 @@ use clap::Parser;
 use std::io::{self, BufReader, BufWriter, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 const TOOL: &str = "cl-fetch";
 
@@ -55,7 +55,7 @@ struct Args {
     common: CommonArgs,
 
     #[command(flatten)]
-    docs: cl_cli::docs::DocArgs,
+    docs: DocArgs,
 }
 
 const EXAMPLES: &str = "\
@@ -73,21 +73,20 @@ Examples:
 
   cl-fetch --principal \"$P\" eclf_0123456789abcdef > one.jsonl";
 
-fn main() -> ExitCode {
-    let args = Args::parse();
-    match args.docs.print::<Args>() {
-        Ok(true) => return ExitCode::SUCCESS,
-        Ok(false) => {}
-        Err(error) => return exit::fail(TOOL, &error.into()),
+impl ToolArgs for Args {
+    fn docs(&self) -> &DocArgs {
+        &self.docs
     }
-    cl_cli::report::set_format(args.common.log_format);
-    match run(args) {
-        Ok(code) => code,
-        Err(error) => exit::fail(TOOL, &error),
+    fn common(&self) -> &CommonArgs {
+        &self.common
     }
 }
 
-fn run(args: Args) -> Result<ExitCode> {
+fn main() -> ExitCode {
+    cl_cli::tool::main(TOOL, run)
+}
+
+fn run(args: Args) -> Result<Exit> {
     let principal = args
         .principal
         .as_deref()
@@ -100,12 +99,11 @@ fn run(args: Args) -> Result<ExitCode> {
         }
     }
     let layout = cl_core::layout::Layout::parse(&args.layout)?;
-    let stop = cl_cli::signals::install();
-    let reporter = Arc::new(Reporter::new(TOOL, args.common.verbosity()));
-    let client = Arc::new(Client::new(
-        args.common.client_config(TOOL, stop)?,
-        reporter.clone(),
-    )?);
+    let Session {
+        reporter,
+        retry,
+        client,
+    } = Session::open(TOOL, &args.common)?;
     let destination = match &args.output_dir {
         Some(dir) => {
             cl_core::fsutil::create_private_dir_all(dir)
@@ -130,7 +128,7 @@ fn run(args: Args) -> Result<ExitCode> {
         state: args.state.clone(),
     };
     let mut out = BufWriter::with_capacity(256 << 10, io::stdout().lock());
-    let (summary, outcome) = fetch::run(client, reporter.clone(), options, input, &mut out)?;
+    let (summary, outcome) = fetch::run(client, retry, reporter.clone(), options, input, &mut out)?;
     reporter.finish();
     if let Err(error) = outcome {
         if !error.is_broken_pipe() {
@@ -143,10 +141,10 @@ fn run(args: Args) -> Result<ExitCode> {
     if summary.failed > 0 {
         // Always said, even with -q: the exit status alone does not tell how many.
         cl_cli::report::error_line(TOOL, &line);
-        return Ok(ExitCode::from(exit::FAILURE));
+        return Ok(Exit::Failure);
     }
     reporter.info(&line);
-    Ok(ExitCode::from(exit::SUCCESS))
+    Ok(Exit::Success)
 }
 
 fn summary_line(summary: &fetch::Summary) -> String {

@@ -1,13 +1,16 @@
 //! `cl-list`: print one NDJSON line per Compliance Logs Platform file.
 
 use anyhow::Result;
-use cl_cli::common::CommonArgs;
-use cl_cli::exit;
+use cl_cli::docs::DocArgs;
+use cl_cli::exit::Exit;
+use cl_cli::flags::CommonArgs;
 use cl_cli::report::{Reporter, plural};
-use cl_core::api::Client;
+use cl_cli::tool::{Session, ToolArgs};
+use cl_core::api::{Client, ListRequest};
 use cl_core::checkpoint::{State, resume_after};
 use cl_core::paging::Pager;
 use cl_core::principal::Principal;
+use cl_core::retry::Retrier;
 use cl_core::timestamps::{Timestamp, format_time, parse_time};
 use cl_core::{Error, observe::Observer};
 use clap::Parser;
@@ -16,7 +19,6 @@ use std::collections::{HashSet, VecDeque};
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -77,7 +79,7 @@ struct Args {
     common: CommonArgs,
 
     #[command(flatten)]
-    docs: cl_cli::docs::DocArgs,
+    docs: DocArgs,
 }
 
 const EXAMPLES: &str = "\
@@ -102,30 +104,30 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
     cl_core::timestamps::parse_interval(text).map_err(|e| e.to_string())
 }
 
+impl ToolArgs for Args {
+    fn docs(&self) -> &DocArgs {
+        &self.docs
+    }
+    fn common(&self) -> &CommonArgs {
+        &self.common
+    }
+}
+
 fn main() -> ExitCode {
-    let args = Args::parse();
-    match args.docs.print::<Args>() {
-        Ok(true) => return ExitCode::SUCCESS,
-        Ok(false) => {}
-        Err(error) => return exit::fail(TOOL, &error.into()),
-    }
-    cl_cli::report::set_format(args.common.log_format);
-    let following = args.follow;
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        // A feed is stopped, not failed: SIGTERM (a service manager) ends it with 0,
-        // SIGINT with 130 as any interrupted command.
-        Err(error)
-            if following && matches!(error.downcast_ref::<Error>(), Some(Error::Interrupted)) =>
-        {
-            if cl_cli::signals::terminated() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(exit::INTERRUPTED)
+    cl_cli::tool::main(TOOL, |args: Args| {
+        let following = args.follow;
+        match run(args) {
+            Ok(()) => Ok(Exit::Success),
+            // A feed is stopped, not failed (see `Exit::stopped`).
+            Err(error)
+                if following
+                    && matches!(error.downcast_ref::<Error>(), Some(Error::Interrupted)) =>
+            {
+                Ok(Exit::stopped(true))
             }
+            Err(error) => Err(error),
         }
-        Err(error) => exit::fail(TOOL, &error),
-    }
+    })
 }
 
 fn run(args: Args) -> Result<()> {
@@ -168,15 +170,16 @@ fn run(args: Args) -> Result<()> {
         };
         starts.push(start);
     }
-    let stop = cl_cli::signals::install();
-    let reporter = Arc::new(Reporter::new(TOOL, args.common.verbosity()));
-    let client = Client::new(
-        args.common.client_config(TOOL, stop.clone())?,
-        reporter.clone(),
-    )?;
+    let Session {
+        reporter,
+        retry,
+        client,
+    } = Session::open(TOOL, &args.common)?;
+    let stop = retry.cancel_flag().clone();
 
     let mut lister = Lister {
         client: &client,
+        retry: &retry,
         reporter: &reporter,
         principal: &principal,
         before: before.as_deref(),
@@ -249,6 +252,7 @@ fn follow(
 /// Lists event types and prints their files, each once per run.
 struct Lister<'a> {
     client: &'a Client,
+    retry: &'a Retrier,
     reporter: &'a Reporter,
     principal: &'a Principal,
     before: Option<&'a str>,
@@ -270,12 +274,15 @@ impl Lister<'_> {
     fn list(&mut self, event_type: &str, after: &str) -> Result<Listed> {
         let mut pager = Pager::new(
             self.client,
+            self.retry,
             self.reporter as &dyn Observer,
-            self.principal,
-            event_type,
-            after.to_owned(),
-            self.before,
-            self.limit,
+            ListRequest {
+                principal: self.principal,
+                event_type,
+                after: after.to_owned(),
+                before: self.before,
+                limit: self.limit,
+            },
         );
         let principal = Value::String(self.principal.to_string());
         let mut files = 0;

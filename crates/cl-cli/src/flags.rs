@@ -1,4 +1,4 @@
-//! Flags both tools take, and turning them into a client configuration.
+//! The flags both tools take, and what they configure: the client, the retries, the key.
 
 use crate::report::{LogFormat, Verbosity};
 use cl_core::api::ClientConfig;
@@ -71,6 +71,15 @@ impl CommonArgs {
         }
     }
 
+    /// How failed requests are retried.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            retries: self.retries,
+            max_wait: Duration::from_secs(self.max_wait),
+            ..RetryPolicy::default()
+        }
+    }
+
     /// Finds the key and checks the base URL. `tool` names the User-Agent; `cancel` is the
     /// flag that stops the client's work (see [`crate::signals::install`]).
     pub fn client_config(&self, tool: &str, cancel: Arc<AtomicBool>) -> Result<ClientConfig> {
@@ -79,11 +88,6 @@ impl CommonArgs {
             key: self.key()?,
             timeout: Duration::from_secs(self.timeout),
             user_agent: format!("{tool}/{}", env!("CARGO_PKG_VERSION")),
-            retry: RetryPolicy {
-                retries: self.retries,
-                max_wait: Duration::from_secs(self.max_wait),
-                ..RetryPolicy::default()
-            },
             cancel,
             ca_files: self
                 .ca_cert

@@ -1,0 +1,34 @@
+//! Errors as people read them: the core's message, with the `hint:` lines and flag names that
+//! only the command line knows.
+
+use cl_core::Error;
+
+/// The message for a core error, naming this tool's flags where they are the way out.
+pub fn describe(error: &Error) -> String {
+    match error {
+        Error::WaitTooLong {
+            error,
+            asked,
+            max_wait,
+        } => format!(
+            "{} (the server asked to wait {} s, more than --max-wait {} s)",
+            describe(error),
+            asked.as_secs(),
+            max_wait.as_secs()
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// The message for any error a tool's run ended with: a core error as [`describe`] words it,
+/// anything else with its causes.
+pub fn describe_any(error: &anyhow::Error) -> String {
+    match error
+        .chain()
+        .next()
+        .and_then(|outer| outer.downcast_ref::<Error>())
+    {
+        Some(core) => describe(core),
+        None => format!("{error:#}"),
+    }
+}
