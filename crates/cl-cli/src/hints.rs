@@ -16,6 +16,18 @@ pub fn describe(error: &Error) -> String {
             asked.as_secs(),
             max_wait.as_secs()
         ),
+        Error::NoStart { event_type, state } => {
+            let why = match state {
+                Some(file) => format!(
+                    "--after is required: {} has no cursor for {event_type} yet",
+                    file.display()
+                ),
+                None => "--after is required".to_owned(),
+            };
+            format!(
+                "{why}\nhint: give RFC 3339 with an offset (2026-01-01T00:00:00Z) or an age (24h, 7d)"
+            )
+        }
         other => other.to_string(),
     }
 }

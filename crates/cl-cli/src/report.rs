@@ -214,6 +214,18 @@ impl Observer for Reporter {
                     ],
                 );
             }
+            Event::Listed {
+                event_type,
+                after,
+                files: 0,
+            } => self.info_with(
+                &format!("no files of {event_type} after {after}"),
+                &[("event_type", event_type.into()), ("after", after.into())],
+            ),
+            Event::PollFailed { error } => self.above(|| {
+                let message = format!("{}; trying again later", crate::hints::describe(error));
+                error_line(self.tool, &message)
+            }),
             Event::Duplicate { id, line } => self.info_with(
                 &format!("line {line}: {id} was already taken; delivered once"),
                 &[("id", id.into()), ("line", line.into())],
@@ -241,7 +253,7 @@ impl Observer for Reporter {
                     self.above(|| line(self.tool, "warn", &message, &fields));
                 }
             }
-            Event::Request { .. } | Event::Queued { .. } => {}
+            Event::Request { .. } | Event::Queued { .. } | Event::Listed { .. } => {}
         }
     }
 }
@@ -260,8 +272,9 @@ fn line(tool: &str, level: &str, message: &str, fields: &[(&str, Value)]) {
             Value::Object(object).to_string()
         }
     };
-    // Nothing useful can be done if stderr itself is gone.
-    let _ = writeln!(std::io::stderr().lock(), "{text}");
+    // One write per line: both tools of a pipeline share stderr, and a line written in
+    // pieces can be split by the other's. Nothing useful can be done if stderr is gone.
+    let _ = std::io::stderr().lock().write_all(format!("{text}\n").as_bytes());
 }
 
 /// Prints an error line; errors are shown at every verbosity.

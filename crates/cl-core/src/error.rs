@@ -87,6 +87,15 @@ pub enum Error {
         /// The longest wait the policy allows.
         max_wait: Duration,
     },
+    /// An event type has no start: no `after` was given and the state file has no cursor
+    /// for it.
+    #[error("no start time for {event_type}{}", state.as_ref().map(|s| format!(": {} has no cursor for it yet", s.display())).unwrap_or_default())]
+    NoStart {
+        /// The event type.
+        event_type: String,
+        /// The state file consulted, if any.
+        state: Option<std::path::PathBuf>,
+    },
     /// Something this run needs is held by another run (a locked state file).
     #[error("{0}")]
     Busy(String),
@@ -115,7 +124,7 @@ impl Error {
 
     /// True for errors the user fixes by changing the command or its configuration.
     pub fn is_config(&self) -> bool {
-        matches!(self, Error::Config(_))
+        matches!(self, Error::Config(_) | Error::NoStart { .. })
     }
 
     /// True for failures that may pass on another try: connection trouble, timeouts, 408,

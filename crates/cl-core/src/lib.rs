@@ -13,6 +13,7 @@ pub mod fetch;
 pub mod fsutil;
 pub mod input;
 pub mod layout;
+pub mod listing;
 pub mod observe;
 pub mod page;
 pub mod paging;

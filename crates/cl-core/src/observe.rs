@@ -34,6 +34,20 @@ pub enum Event<'a> {
         /// Files of this event type so far, this page included.
         total: u64,
     },
+    /// Catching up on one event type ended.
+    Listed {
+        /// The event type.
+        event_type: &'a str,
+        /// Where its listing started.
+        after: &'a str,
+        /// Files listed (each once).
+        files: u64,
+    },
+    /// A poll of a followed listing failed for a passing reason; the next poll tries again.
+    PollFailed {
+        /// What went wrong.
+        error: &'a crate::Error,
+    },
     /// A file was delivered (written to stdout, or stored or found whole in the directory).
     Delivered {
         /// The file id.

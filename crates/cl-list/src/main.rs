@@ -6,20 +6,14 @@ use cl_cli::exit::Exit;
 use cl_cli::flags::CommonArgs;
 use cl_cli::report::{Reporter, plural};
 use cl_cli::tool::{Session, ToolArgs};
-use cl_core::api::{Client, ListRequest};
-use cl_core::checkpoint::{State, resume_after};
-use cl_core::paging::Pager;
+use cl_core::Error;
+use cl_core::listing::{self, ListOptions, Lister, Plan};
 use cl_core::principal::Principal;
-use cl_core::retry::Retrier;
-use cl_core::timestamps::{Timestamp, format_time, parse_time};
-use cl_core::{Error, observe::Observer};
+use cl_core::timestamps::{Timestamp, parse_time};
 use clap::Parser;
-use serde_json::Value;
-use std::collections::{HashSet, VecDeque};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 const TOOL: &str = "cl-list";
@@ -114,250 +108,66 @@ impl ToolArgs for Args {
 }
 
 fn main() -> ExitCode {
-    cl_cli::tool::main(TOOL, |args: Args| {
-        let following = args.follow;
-        match run(args) {
-            Ok(()) => Ok(Exit::Success),
-            // A feed is stopped, not failed (see `Exit::stopped`).
-            Err(error)
-                if following
-                    && matches!(error.downcast_ref::<Error>(), Some(Error::Interrupted)) =>
-            {
-                Ok(Exit::stopped(true))
-            }
-            Err(error) => Err(error),
-        }
-    })
+    cl_cli::tool::main(TOOL, run)
 }
 
-fn run(args: Args) -> Result<()> {
-    let principal = Principal::parse(args.principal.as_deref().unwrap_or_default())?;
-    let event_types = event_types(&args.event_types)?;
+fn run(args: Args) -> Result<Exit> {
     let now = Timestamp::now();
-    let after = args
-        .after
-        .as_deref()
-        .map(|text| parse_time(text, now).map(format_time))
-        .transpose()?;
-    let before = args
-        .before
-        .as_deref()
-        .map(|text| parse_time(text, now).map(format_time))
-        .transpose()?;
-    let state = args.state.as_deref().map(State::load).transpose()?;
-    // Where each event type starts: its saved cursor, else --after.
-    let mut starts = Vec::with_capacity(event_types.len());
-    for event_type in &event_types {
-        let saved = state
-            .as_ref()
-            .and_then(|s| s.cursor(principal.as_str(), event_type));
-        let start = match (saved, &after) {
-            (Some(cursor), _) => resume_after(cursor),
-            (None, Some(after)) => after.clone(),
-            (None, None) => {
-                let why = match &args.state {
-                    Some(file) => format!(
-                        "--after is required: {} has no cursor for {event_type} yet",
-                        file.display()
-                    ),
-                    None => "--after is required".to_owned(),
-                };
-                return Err(Error::Config(format!(
-                    "{why}\nhint: give RFC 3339 with an offset (2026-01-01T00:00:00Z) or an age (24h, 7d)"
-                ))
-                .into());
-            }
-        };
-        starts.push(start);
-    }
+    let time = |text: &Option<String>| text.as_deref().map(|t| parse_time(t, now)).transpose();
+    let event_types = listing::event_types(&args.event_types)?;
+    let plan = Plan::new(ListOptions {
+        principal: Principal::parse(args.principal.as_deref().unwrap_or_default())?,
+        event_types: event_types.clone(),
+        after: time(&args.after)?,
+        before: time(&args.before)?,
+        limit: args.limit,
+        state: args.state.clone(),
+    })?;
     let Session {
         reporter,
         retry,
         client,
     } = Session::open(TOOL, &args.common)?;
-    let stop = retry.cancel_flag().clone();
-
-    let mut lister = Lister {
-        client: &client,
-        retry: &retry,
-        reporter: &reporter,
-        principal: &principal,
-        before: before.as_deref(),
-        limit: args.limit,
-        stop: &stop,
-        out: BufWriter::with_capacity(64 << 10, io::stdout().lock()),
-        recent: Recent::default(),
-    };
-    let mut counts = Vec::new();
-    let mut pages = 0;
-    let mut resume = Vec::with_capacity(event_types.len());
-    for (event_type, start) in event_types.iter().zip(starts) {
-        let listed = lister.list(event_type, &start)?;
-        pages += listed.pages;
-        counts.push((event_type.as_str(), listed.files));
-        if listed.files == 0 {
-            reporter.info(&format!("no files of {event_type} after {start}"));
-        }
-        resume.push(listed.resume);
+    let mut out = BufWriter::with_capacity(64 << 10, io::stdout().lock());
+    let mut lister = Lister::new(&client, &retry, reporter.as_ref(), plan, &mut out);
+    match list(&args, &mut lister, &reporter, &event_types) {
+        Ok(()) => Ok(Exit::Success),
+        // A feed is stopped, not failed (see `Exit::stopped`).
+        Err(Error::Interrupted) if args.follow => Ok(Exit::stopped(true)),
+        Err(error) => Err(error.into()),
     }
+}
+
+/// Catches up, says what was listed, then follows the listing when asked.
+fn list(
+    args: &Args,
+    lister: &mut Lister<'_>,
+    reporter: &Reporter,
+    event_types: &[String],
+) -> cl_core::Result<()> {
+    let summary = lister.catch_up()?;
     if !args.follow {
         reporter.finish();
     }
-    let total: u64 = counts.iter().map(|(_, n)| n).sum();
-    let per_type: Vec<String> = counts.iter().map(|(t, n)| format!("{t}: {n}")).collect();
+    let total: u64 = summary.files.iter().map(|(_, n)| n).sum();
+    let per_type: Vec<String> = summary
+        .files
+        .iter()
+        .map(|(t, n)| format!("{t}: {n}"))
+        .collect();
     reporter.info(&format!(
         "listed {} in {} ({})",
         plural(total, "file"),
-        plural(pages, "page"),
+        plural(summary.pages, "page"),
         per_type.join(", ")
     ));
-    if let Some(interval) = args.follow.then_some(args.interval) {
-        follow(&mut lister, &event_types, resume, interval)?;
+    if !args.follow {
+        return Ok(());
     }
-    Ok(())
-}
-
-/// After catching up, polls every event type from where it stopped, for ever: each new file is
-/// printed once. A poll that fails for a passing reason is reported and tried again at the
-/// next interval; SIGINT or SIGTERM ends the feed.
-fn follow(
-    lister: &mut Lister<'_>,
-    event_types: &[String],
-    mut resume: Vec<String>,
-    interval: Duration,
-) -> Result<()> {
-    lister.reporter.info(&format!(
+    reporter.info(&format!(
         "following {}: polling every {} s; stop with Ctrl-C",
         event_types.join(", "),
-        interval.as_secs()
+        args.interval.as_secs()
     ));
-    loop {
-        if !cl_core::retry::sleep(interval, lister.stop) {
-            return Err(Error::Interrupted.into());
-        }
-        for (event_type, after) in event_types.iter().zip(resume.iter_mut()) {
-            match lister.list(event_type, after) {
-                Ok(listed) => *after = listed.resume,
-                Err(error) => match error.downcast_ref::<Error>() {
-                    Some(e) if e.is_transient() => {
-                        cl_cli::report::error_line(TOOL, &format!("{error:#}; trying again later"))
-                    }
-                    _ => return Err(error),
-                },
-            }
-        }
-    }
-}
-
-/// Lists event types and prints their files, each once per run.
-struct Lister<'a> {
-    client: &'a Client,
-    retry: &'a Retrier,
-    reporter: &'a Reporter,
-    principal: &'a Principal,
-    before: Option<&'a str>,
-    limit: u32,
-    stop: &'a AtomicBool,
-    out: BufWriter<io::StdoutLock<'static>>,
-    recent: Recent,
-}
-
-/// What one listing of one event type did.
-struct Listed {
-    pages: u64,
-    files: u64,
-    /// Where a later listing of this type resumes.
-    resume: String,
-}
-
-impl Lister<'_> {
-    fn list(&mut self, event_type: &str, after: &str) -> Result<Listed> {
-        let mut pager = Pager::new(
-            self.client,
-            self.retry,
-            self.reporter as &dyn Observer,
-            ListRequest {
-                principal: self.principal,
-                event_type,
-                after: after.to_owned(),
-                before: self.before,
-                limit: self.limit,
-            },
-        );
-        let principal = Value::String(self.principal.to_string());
-        let mut files = 0;
-        for page in pager.by_ref() {
-            let page = page?;
-            if self.stop.load(Ordering::Relaxed) {
-                return Err(Error::Interrupted.into());
-            }
-            let cursor = page
-                .last_end_time
-                .clone()
-                .map_or(Value::Null, Value::String);
-            let mut lines = String::new();
-            for file in &page.files {
-                // The API may give the boundary file again when asked from the same cursor.
-                if !self.recent.insert(&file.id) {
-                    continue;
-                }
-                files += 1;
-                lines.push_str(
-                    &file.to_json_line(&[("principal", &principal), ("cursor", &cursor)]),
-                );
-                lines.push('\n');
-            }
-            self.out.write_all(lines.as_bytes())?;
-            // Each page reaches the next tool at once, so downloads start while listing goes on.
-            self.out.flush()?;
-        }
-        Ok(Listed {
-            pages: pager.pages(),
-            files,
-            resume: pager.resume_point().to_owned(),
-        })
-    }
-}
-
-/// The ids printed lately, so a file the API repeats is printed once.
-#[derive(Default)]
-struct Recent {
-    order: VecDeque<String>,
-    ids: HashSet<String>,
-}
-
-impl Recent {
-    const KEEP: usize = 100_000;
-
-    /// False when `id` was printed lately.
-    fn insert(&mut self, id: &str) -> bool {
-        if self.ids.contains(id) {
-            return false;
-        }
-        if self.order.len() == Self::KEEP
-            && let Some(old) = self.order.pop_front()
-        {
-            self.ids.remove(&old);
-        }
-        self.order.push_back(id.to_owned());
-        self.ids.insert(id.to_owned());
-        true
-    }
-}
-
-/// Splits, trims and checks the event types; keeps their order and drops repeats.
-fn event_types(given: &[String]) -> Result<Vec<String>> {
-    let mut types: Vec<String> = Vec::new();
-    for t in given.iter().map(|t| t.trim()) {
-        if t.is_empty() || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Err(Error::Config(format!(
-                "invalid event type {t:?}: expected a name like AUTH_LOG"
-            ))
-            .into());
-        }
-        if !types.iter().any(|seen| seen == t) {
-            types.push(t.to_owned());
-        }
-    }
-    Ok(types)
+    lister.follow(args.interval)
 }
