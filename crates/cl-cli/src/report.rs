@@ -274,7 +274,9 @@ fn line(tool: &str, level: &str, message: &str, fields: &[(&str, Value)]) {
     };
     // One write per line: both tools of a pipeline share stderr, and a line written in
     // pieces can be split by the other's. Nothing useful can be done if stderr is gone.
-    let _ = std::io::stderr().lock().write_all(format!("{text}\n").as_bytes());
+    let _ = std::io::stderr()
+        .lock()
+        .write_all(format!("{text}\n").as_bytes());
 }
 
 /// Prints an error line; errors are shown at every verbosity.

@@ -6,44 +6,27 @@
 //! order. A window bounds how far downloads may run ahead of delivery.
 
 use crate::api::Client;
-use crate::checkpoint::{Checkpoint, State};
+use crate::checkpoint::Checkpoint;
+use crate::checkpoint::State;
+use crate::delivery::{Delivery, Outcome, Preparer};
+pub use crate::delivery::{Destination, Summary};
 use crate::error::{Error, Result};
 use crate::input::{FileRef, parse_line};
 use crate::layout::Layout;
 use crate::observe::{Event, Observer};
 use crate::principal::Principal;
 use crate::retry::Retrier;
-use crate::sha256::{Hasher, Sha256Digest};
-use crate::spool::{MemoryBudget, Spool};
-use serde_json::json;
 use std::collections::{BTreeMap, HashSet};
-use std::fs::{self, File};
-use std::io::{self, BufRead, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, BufRead, Write};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
-/// Read and hash in chunks of this size; no whole-file buffer exists anywhere.
-const CHUNK: usize = 256 << 10;
-/// A file waiting for its turn on stdout stays in memory up to this size, then spills to disk.
-const SPOOL_PER_FILE: usize = 1 << 20;
-/// What all waiting files of a run may hold in memory together.
-const SPOOL_BUDGET: usize = 16 << 20;
 /// How often blocked threads look at the cancel flag.
 const POLL: Duration = Duration::from_millis(100);
-
-/// Where delivered files go.
-#[derive(Clone, Debug)]
-pub enum Destination {
-    /// Each file's bytes, in input order, to the output stream.
-    Stdout,
-    /// Each file into this directory, where the layout puts it; a manifest line per file to
-    /// the output stream.
-    Directory(PathBuf, Layout),
-}
 
 /// Where the list of files comes from.
 pub enum Input {
@@ -65,63 +48,11 @@ pub struct FetchOptions {
     pub state: Option<PathBuf>,
 }
 
-/// What a run did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Summary {
-    /// Files downloaded and delivered.
-    pub downloaded: u64,
-    /// Files already delivered: in the output directory and verified, or (stdout mode)
-    /// recorded in the state file by an earlier run.
-    pub skipped: u64,
-    /// Input lines that repeated a file already taken.
-    pub duplicates: u64,
-    /// Files or lines that could not be delivered.
-    pub failed: u64,
-    /// Bytes delivered (downloaded and skipped files).
-    pub bytes: u64,
-}
-
 struct Task {
     seq: u64,
     file: FileRef,
     /// Below the output directory, in directory mode.
     path: Option<PathBuf>,
-}
-
-enum Outcome {
-    Ready {
-        file: FileRef,
-        spool: Spool,
-        verified: Verified,
-    },
-    Stored {
-        file: FileRef,
-        path: PathBuf,
-        verified: Verified,
-        skipped: bool,
-    },
-    /// Delivered by an earlier run, as the state file shows (stdout mode).
-    AlreadyDelivered {
-        file: FileRef,
-    },
-    Duplicate {
-        id: String,
-        line: u64,
-    },
-    Failed {
-        /// The file, when the line could be read.
-        file: Option<FileRef>,
-        error: Error,
-    },
-    /// The input itself could not be read: stop after what came before.
-    Fatal(Error),
-}
-
-struct Verified {
-    bytes: u64,
-    /// Computed when something compares or prints it.
-    sha256: Option<Sha256Digest>,
-    ends_with_newline: bool,
 }
 
 /// Lets the reader run at most `size` files ahead of delivery.
@@ -212,23 +143,16 @@ pub fn run(
     }
 
     let task_rx = Arc::new(Mutex::new(task_rx));
-    let swept = Arc::new(Mutex::new(HashSet::new()));
-    let budget = MemoryBudget::new(SPOOL_BUDGET);
+    let preparer = Arc::new(Preparer::new(client, retry, options.destination));
     let mut workers = Vec::with_capacity(jobs);
     for n in 0..jobs {
-        let worker = Worker {
-            client: client.clone(),
-            retry: retry.clone(),
-            destination: options.destination.clone(),
-            cancel: cancel.clone(),
-            swept: swept.clone(),
-            budget: budget.clone(),
-        };
+        let preparer = preparer.clone();
+        let cancel = cancel.clone();
         let tasks = task_rx.clone();
         let done = done_tx.clone();
         let handle = thread::Builder::new()
             .name(format!("fetch-{n}"))
-            .spawn(move || worker.run(&tasks, &done))
+            .spawn(move || work(&preparer, &cancel, &tasks, &done))
             .map_err(|e| Error::io("starting a download worker", e))?;
         workers.push(handle);
     }
@@ -390,329 +314,30 @@ impl Reader {
     }
 }
 
-struct Worker {
-    client: Arc<Client>,
-    retry: Arc<Retrier>,
-    destination: Destination,
-    cancel: Arc<AtomicBool>,
-    /// Directories already cleared of temporary files a killed run left behind.
-    swept: Arc<Mutex<HashSet<PathBuf>>>,
-    /// Memory that waiting files share.
-    budget: Arc<MemoryBudget>,
-}
-
-impl Worker {
-    fn run(&self, tasks: &Mutex<Receiver<Task>>, done: &Sender<(u64, Outcome)>) {
-        loop {
-            let task = {
-                let tasks = tasks.lock().unwrap_or_else(|e| e.into_inner());
-                tasks.recv_timeout(POLL)
-            };
-            match task {
-                Ok(task) => {
-                    let seq = task.seq;
-                    let outcome = self.fetch(task);
-                    if done.send((seq, outcome)).is_err() {
-                        return;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) if self.cancel.load(Ordering::Relaxed) => return,
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return,
-            }
-        }
-    }
-
-    fn fetch(&self, task: Task) -> Outcome {
-        let file = task.file;
-        let client = &self.client;
-        let result = match (&self.destination, task.path) {
-            (Destination::Directory(dir, _), Some(path)) => {
-                let path = dir.join(path);
-                match verify_existing(&file, &path) {
-                    Ok(Some(verified)) => Ok((verified, true)),
-                    Ok(None) => self
-                        .retry
-                        .run(|| self.store(&file, &path))
-                        .map(|v| (v, false)),
-                    Err(e) => Err(e),
-                }
-                .map(|(verified, skipped)| Outcome::Stored {
-                    file: file.clone(),
-                    path,
-                    verified,
-                    skipped,
-                })
-            }
-            _ => self
-                .retry
-                .run(|| {
-                    let mut spool = Spool::new(SPOOL_PER_FILE, self.budget.clone());
-                    let digest = file.file_sha256.is_some();
-                    download_verified(client, &file, &mut spool, digest, &self.cancel)
-                        .map(|verified| (spool, verified))
-                })
-                .map(|(spool, verified)| Outcome::Ready {
-                    file: file.clone(),
-                    spool,
-                    verified,
-                }),
-        };
-        result.unwrap_or_else(|error| Outcome::Failed {
-            file: Some(file),
-            error,
-        })
-    }
-
-    /// Downloads one file to `path` through a temporary name beside it.
-    fn store(&self, file: &FileRef, path: &Path) -> Result<Verified> {
-        let parent = path.parent().unwrap_or(Path::new("."));
-        crate::fsutil::create_private_dir_all(parent)
-            .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
-        self.sweep_once(parent)?;
-        let mut temp = tempfile::Builder::new()
-            .prefix(&format!(".{}.", file.id))
-            .suffix(".part")
-            .tempfile_in(parent)
-            .map_err(|e| {
-                Error::io(
-                    format!("creating a temporary file in {}", parent.display()),
-                    e,
-                )
-            })?;
-        // Log contents are sensitive: owner-only, whatever the umask.
-        crate::fsutil::make_private(temp.path(), 0o600)
-            .map_err(|e| Error::io(format!("protecting {}", temp.path().display()), e))?;
-        // Held while writing: the sweep of a later run leaves a locked file alone.
-        let _ = temp.as_file().try_lock();
-        // The manifest prints the digest, so directory mode always computes it.
-        let verified =
-            download_verified(&self.client, file, temp.as_file_mut(), true, &self.cancel)?;
-        let writing = || format!("writing {}", path.display());
-        temp.as_file()
-            .sync_all()
-            .map_err(|e| Error::io(writing(), e))?;
-        temp.persist(path)
-            .map_err(|e| Error::io(writing(), e.error))?;
-        crate::fsutil::sync_dir(parent).map_err(|e| Error::io(writing(), e))?;
-        Ok(verified)
-    }
-}
-
-impl Worker {
-    fn sweep_once(&self, dir: &Path) -> Result<()> {
-        let first = self
-            .swept
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(dir.to_owned());
-        if first {
-            crate::fsutil::sweep_stale_parts(dir).map_err(|e| {
-                Error::io(
-                    format!("clearing old temporary files in {}", dir.display()),
-                    e,
-                )
-            })?;
-        }
-        Ok(())
-    }
-}
-
-/// A file already at its final name is whole (only verified files are renamed there); it is
-/// kept when it also matches what the listing promised.
-fn verify_existing(file: &FileRef, path: &Path) -> Result<Option<Verified>> {
-    let meta = match fs::metadata(path) {
-        Ok(meta) if meta.is_file() => meta,
-        _ => return Ok(None),
-    };
-    if file.file_size.is_some_and(|size| size != meta.len()) {
-        return Ok(None);
-    }
-    let reading = |e| Error::io(format!("reading {}", path.display()), e);
-    let mut existing = File::open(path).map_err(reading)?;
-    let mut hasher = Hasher::default();
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = existing.read(&mut buf).map_err(reading)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    let bytes = hasher.bytes();
-    let ends_with_newline = hasher.ends_with_newline();
-    let sha256 = hasher.finish();
-    if file.file_sha256.is_some_and(|want| Some(want) != sha256) {
-        return Ok(None);
-    }
-    Ok(Some(Verified {
-        bytes,
-        sha256,
-        ends_with_newline,
-    }))
-}
-
-/// Downloads one file into `sink`, hashing on the way, and checks it against `Content-Length`
-/// and the listing's `file_size` and `file_sha256`.
-fn download_verified(
-    client: &Client,
-    file: &FileRef,
-    sink: &mut dyn Write,
-    digest: bool,
+/// A worker: prepares tasks until the input ends or the run is cancelled.
+fn work(
+    preparer: &Preparer,
     cancel: &AtomicBool,
-) -> Result<Verified> {
-    let context = format!("downloading {}", file.id);
-    let mut download = client.open_download(&file.principal, &file.id)?;
-    let mut hasher = Hasher::new(digest);
-    let mut buf = vec![0u8; CHUNK];
+    tasks: &Mutex<Receiver<Task>>,
+    done: &Sender<(u64, Outcome)>,
+) {
     loop {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(Error::Interrupted);
-        }
-        let n = match download.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                let of = download
-                    .content_length
-                    .map(|n| format!(" of {n}"))
-                    .unwrap_or_default();
-                return Err(Error::Transport {
-                    context,
-                    message: format!(
-                        "the transfer broke off after {}{of} bytes: {}",
-                        hasher.bytes(),
-                        client.describe(ureq::Error::from(e))
-                    ),
-                });
-            }
+        let task = {
+            let tasks = tasks.lock().unwrap_or_else(|e| e.into_inner());
+            tasks.recv_timeout(POLL)
         };
-        hasher.update(&buf[..n]);
-        sink.write_all(&buf[..n])
-            .map_err(|e| Error::io(format!("buffering {}", file.id), e))?;
-    }
-    let bytes = hasher.bytes();
-    let ends_with_newline = hasher.ends_with_newline();
-    let sha256 = hasher.finish();
-    let mismatch = |message: String| Error::Integrity {
-        context: context.clone(),
-        message,
-    };
-    if let Some(expected) = download.content_length.filter(|&n| n != bytes) {
-        return Err(mismatch(format!(
-            "Content-Length said {expected} bytes but {bytes} arrived"
-        )));
-    }
-    if let Some(expected) = file.file_size.filter(|&n| n != bytes) {
-        return Err(mismatch(format!(
-            "size mismatch: the listing says {expected} bytes, got {bytes}"
-        )));
-    }
-    if let (Some(expected), Some(got)) = (file.file_sha256, sha256)
-        && expected != got
-    {
-        return Err(mismatch(format!(
-            "sha256 mismatch: the listing says {expected}, got {got}"
-        )));
-    }
-    Ok(Verified {
-        bytes,
-        sha256,
-        ends_with_newline,
-    })
-}
-
-struct Delivery<'a> {
-    out: &'a mut dyn Write,
-    observer: &'a dyn Observer,
-    checkpoint: Option<Checkpoint>,
-    summary: Summary,
-}
-
-impl Delivery<'_> {
-    fn deliver(&mut self, outcome: Outcome) -> Result<()> {
-        let writing = |e| Error::io("writing to stdout", e);
-        match outcome {
-            Outcome::Ready {
-                file,
-                spool,
-                verified,
-            } => {
-                spool.copy_to(self.out).map_err(writing)?;
-                if !verified.ends_with_newline {
-                    self.out.write_all(b"\n").map_err(writing)?;
-                }
-                self.out.flush().map_err(writing)?;
-                self.delivered(&file, verified.bytes, false)?;
-            }
-            Outcome::Stored {
-                file,
-                path,
-                verified,
-                skipped,
-            } => {
-                let line = json!({
-                    "id": file.id,
-                    "path": path.to_string_lossy(),
-                    "bytes": verified.bytes,
-                    "sha256": verified.sha256.map(|d| d.to_string()),
-                    "status": if skipped { "skipped" } else { "downloaded" },
-                    "event_type": file.event_type,
-                    "principal": file.principal.as_str(),
-                    "end_time": file.end_time,
-                    "cursor": file.cursor,
-                });
-                writeln!(self.out, "{line}").map_err(writing)?;
-                self.out.flush().map_err(writing)?;
-                self.delivered(&file, verified.bytes, skipped)?;
-            }
-            Outcome::AlreadyDelivered { file } => {
-                let bytes = file.file_size.unwrap_or(0);
-                self.delivered(&file, bytes, true)?;
-            }
-            Outcome::Duplicate { id, line } => {
-                self.summary.duplicates += 1;
-                self.observer.event(&Event::Duplicate { id: &id, line });
-            }
-            Outcome::Failed {
-                error: Error::Interrupted,
-                ..
-            }
-            | Outcome::Fatal(Error::Interrupted) => {
-                return Err(Error::Interrupted);
-            }
-            Outcome::Failed { file, error } => {
-                self.summary.failed += 1;
-                self.observer.event(&Event::Failed { error: &error });
-                if let Some(checkpoint) = &mut self.checkpoint {
-                    match &file {
-                        Some(file) => checkpoint.record(file, false)?,
-                        None => checkpoint.freeze(),
-                    }
+        match task {
+            Ok(task) => {
+                if done
+                    .send((task.seq, preparer.prepare(task.file, task.path)))
+                    .is_err()
+                {
+                    return;
                 }
             }
-            Outcome::Fatal(error) => return Err(error),
-        }
-        Ok(())
-    }
-
-    /// Counts a delivered file and, only now that it is out, lets the checkpoint move.
-    fn delivered(&mut self, file: &FileRef, bytes: u64, skipped: bool) -> Result<()> {
-        if skipped {
-            self.summary.skipped += 1;
-        } else {
-            self.summary.downloaded += 1;
-        }
-        self.summary.bytes += bytes;
-        self.observer.event(&Event::Delivered {
-            id: &file.id,
-            bytes,
-            skipped,
-        });
-        match &mut self.checkpoint {
-            Some(checkpoint) => checkpoint.record(file, true),
-            None => Ok(()),
+            Err(RecvTimeoutError::Timeout) if cancel.load(Ordering::Relaxed) => return,
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
         }
     }
 }

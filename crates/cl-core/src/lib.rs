@@ -6,6 +6,8 @@
 
 pub mod api;
 pub mod checkpoint;
+pub mod delivery;
+pub mod download;
 pub mod endpoint;
 pub mod error;
 pub mod error_body;

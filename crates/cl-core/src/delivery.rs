@@ -1,0 +1,300 @@
+//! What delivering a file means in each mode: its bytes on stdout (spooled until its turn), or
+//! a file stored under DIR and a manifest line; in both, the count and the checkpoint record
+//! that follow, strictly in input order.
+
+use crate::api::Client;
+use crate::checkpoint::Checkpoint;
+use crate::download::{Verified, download, verify_existing};
+use crate::error::{Error, Result};
+use crate::input::FileRef;
+use crate::layout::Layout;
+use crate::observe::{Event, Observer};
+use crate::retry::Retrier;
+use crate::spool::{MemoryBudget, Spool};
+use serde_json::json;
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+/// A file waiting for its turn on stdout stays in memory up to this size, then spills to disk.
+const SPOOL_PER_FILE: usize = 1 << 20;
+/// What all waiting files of a run may hold in memory together.
+const SPOOL_BUDGET: usize = 16 << 20;
+
+/// Where delivered files go.
+#[derive(Clone, Debug)]
+pub enum Destination {
+    /// Each file's bytes, in input order, to the output stream.
+    Stdout,
+    /// Each file into this directory, where the layout puts it; a manifest line per file to
+    /// the output stream.
+    Directory(PathBuf, Layout),
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Files downloaded and delivered.
+    pub downloaded: u64,
+    /// Files already delivered: in the output directory and verified, or (stdout mode)
+    /// recorded in the state file by an earlier run.
+    pub skipped: u64,
+    /// Input lines that repeated a file already taken.
+    pub duplicates: u64,
+    /// Files or lines that could not be delivered.
+    pub failed: u64,
+    /// Bytes delivered (downloaded and skipped files).
+    pub bytes: u64,
+}
+
+/// What became of one input line, waiting for its turn to be delivered.
+pub(crate) enum Outcome {
+    /// Downloaded and verified; its bytes wait in a spool (stdout mode).
+    Ready {
+        file: FileRef,
+        spool: Spool,
+        verified: Verified,
+    },
+    /// Stored under DIR, or found there whole already (directory mode).
+    Stored {
+        file: FileRef,
+        path: PathBuf,
+        verified: Verified,
+        skipped: bool,
+    },
+    /// Delivered by an earlier run, as the state file shows (stdout mode).
+    AlreadyDelivered { file: FileRef },
+    /// A file already taken from an earlier line.
+    Duplicate { id: String, line: u64 },
+    Failed {
+        /// The file, when the line could be read.
+        file: Option<FileRef>,
+        error: Error,
+    },
+    /// The input itself could not be read: stop after what came before.
+    Fatal(Error),
+}
+
+/// The download side of delivery, shared by the workers: gets one file ready for its turn.
+pub(crate) struct Preparer {
+    client: Arc<Client>,
+    retry: Arc<Retrier>,
+    destination: Destination,
+    cancel: Arc<AtomicBool>,
+    /// Directories already cleared of temporary files a killed run left behind.
+    swept: Mutex<HashSet<PathBuf>>,
+    /// Memory that waiting files share.
+    budget: Arc<MemoryBudget>,
+}
+
+impl Preparer {
+    pub(crate) fn new(client: Arc<Client>, retry: Arc<Retrier>, destination: Destination) -> Self {
+        Preparer {
+            cancel: retry.cancel_flag().clone(),
+            client,
+            retry,
+            destination,
+            swept: Mutex::new(HashSet::new()),
+            budget: MemoryBudget::new(SPOOL_BUDGET),
+        }
+    }
+
+    /// Downloads `file` (retrying) into a spool, or stores it at `path` below DIR unless a
+    /// verified copy is there already.
+    pub(crate) fn prepare(&self, file: FileRef, path: Option<PathBuf>) -> Outcome {
+        let result = match (&self.destination, path) {
+            (Destination::Directory(dir, _), Some(path)) => {
+                let path = dir.join(path);
+                match verify_existing(&file, &path) {
+                    Ok(Some(verified)) => Ok((verified, true)),
+                    Ok(None) => self
+                        .retry
+                        .run(|| self.store(&file, &path))
+                        .map(|v| (v, false)),
+                    Err(e) => Err(e),
+                }
+                .map(|(verified, skipped)| Outcome::Stored {
+                    file: file.clone(),
+                    path,
+                    verified,
+                    skipped,
+                })
+            }
+            _ => self
+                .retry
+                .run(|| {
+                    let mut spool = Spool::new(SPOOL_PER_FILE, self.budget.clone());
+                    download(&self.client, &file, &mut spool, false, &self.cancel)
+                        .map(|verified| (spool, verified))
+                })
+                .map(|(spool, verified)| Outcome::Ready {
+                    file: file.clone(),
+                    spool,
+                    verified,
+                }),
+        };
+        result.unwrap_or_else(|error| Outcome::Failed {
+            file: Some(file),
+            error,
+        })
+    }
+
+    /// Downloads one file to `path` through a temporary name beside it.
+    fn store(&self, file: &FileRef, path: &Path) -> Result<Verified> {
+        let parent = path.parent().unwrap_or(Path::new("."));
+        crate::fsutil::create_private_dir_all(parent)
+            .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+        self.sweep_once(parent)?;
+        let mut temp = tempfile::Builder::new()
+            .prefix(&format!(".{}.", file.id))
+            .suffix(".part")
+            .tempfile_in(parent)
+            .map_err(|e| {
+                Error::io(
+                    format!("creating a temporary file in {}", parent.display()),
+                    e,
+                )
+            })?;
+        // Log contents are sensitive: owner-only, whatever the umask.
+        crate::fsutil::make_private(temp.path(), 0o600)
+            .map_err(|e| Error::io(format!("protecting {}", temp.path().display()), e))?;
+        // Held while writing: the sweep of a later run leaves a locked file alone.
+        let _ = temp.as_file().try_lock();
+        // The manifest prints the digest, so directory mode always computes it.
+        let verified = download(&self.client, file, temp.as_file_mut(), true, &self.cancel)?;
+        let writing = || format!("writing {}", path.display());
+        temp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io(writing(), e))?;
+        temp.persist(path)
+            .map_err(|e| Error::io(writing(), e.error))?;
+        crate::fsutil::sync_dir(parent).map_err(|e| Error::io(writing(), e))?;
+        Ok(verified)
+    }
+
+    fn sweep_once(&self, dir: &Path) -> Result<()> {
+        let first = self
+            .swept
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(dir.to_owned());
+        if first {
+            crate::fsutil::sweep_stale_parts(dir).map_err(|e| {
+                Error::io(
+                    format!("clearing old temporary files in {}", dir.display()),
+                    e,
+                )
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// The in-order side: writes each outcome to the output, counts it, and records it in the
+/// checkpoint only once it is out.
+pub(crate) struct Delivery<'a> {
+    pub(crate) out: &'a mut dyn Write,
+    pub(crate) observer: &'a dyn Observer,
+    pub(crate) checkpoint: Option<Checkpoint>,
+    pub(crate) summary: Summary,
+}
+
+impl Delivery<'_> {
+    /// Delivers the next outcome in input order. An `Err` ends the run.
+    pub(crate) fn deliver(&mut self, outcome: Outcome) -> Result<()> {
+        let writing = |e| Error::io("writing to stdout", e);
+        match outcome {
+            Outcome::Ready {
+                file,
+                spool,
+                verified,
+            } => {
+                spool.copy_to(self.out).map_err(writing)?;
+                if !verified.ends_with_newline {
+                    self.out.write_all(b"\n").map_err(writing)?;
+                }
+                self.out.flush().map_err(writing)?;
+                self.delivered(&file, verified.bytes, false)?;
+            }
+            Outcome::Stored {
+                file,
+                path,
+                verified,
+                skipped,
+            } => {
+                writeln!(
+                    self.out,
+                    "{}",
+                    manifest_line(&file, &path, &verified, skipped)
+                )
+                .map_err(writing)?;
+                self.out.flush().map_err(writing)?;
+                self.delivered(&file, verified.bytes, skipped)?;
+            }
+            Outcome::AlreadyDelivered { file } => {
+                let bytes = file.file_size.unwrap_or(0);
+                self.delivered(&file, bytes, true)?;
+            }
+            Outcome::Duplicate { id, line } => {
+                self.summary.duplicates += 1;
+                self.observer.event(&Event::Duplicate { id: &id, line });
+            }
+            Outcome::Failed {
+                error: Error::Interrupted,
+                ..
+            }
+            | Outcome::Fatal(Error::Interrupted) => {
+                return Err(Error::Interrupted);
+            }
+            Outcome::Failed { file, error } => {
+                self.summary.failed += 1;
+                self.observer.event(&Event::Failed { error: &error });
+                if let Some(checkpoint) = &mut self.checkpoint {
+                    match &file {
+                        Some(file) => checkpoint.record(file, false)?,
+                        None => checkpoint.freeze(),
+                    }
+                }
+            }
+            Outcome::Fatal(error) => return Err(error),
+        }
+        Ok(())
+    }
+
+    /// Counts a delivered file and, only now that it is out, lets the checkpoint move.
+    fn delivered(&mut self, file: &FileRef, bytes: u64, skipped: bool) -> Result<()> {
+        if skipped {
+            self.summary.skipped += 1;
+        } else {
+            self.summary.downloaded += 1;
+        }
+        self.summary.bytes += bytes;
+        self.observer.event(&Event::Delivered {
+            id: &file.id,
+            bytes,
+            skipped,
+        });
+        match &mut self.checkpoint {
+            Some(checkpoint) => checkpoint.record(file, true),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The manifest line of a file stored under DIR.
+fn manifest_line(file: &FileRef, path: &Path, verified: &Verified, skipped: bool) -> String {
+    json!({
+        "id": file.id,
+        "path": path.to_string_lossy(),
+        "bytes": verified.bytes,
+        "sha256": verified.sha256.map(|d| d.to_string()),
+        "status": if skipped { "skipped" } else { "downloaded" },
+        "event_type": file.event_type,
+        "principal": file.principal.as_str(),
+        "end_time": file.end_time,
+        "cursor": file.cursor,
+    })
+    .to_string()
+}
