@@ -11,4 +11,5 @@ mod network;
 mod reliability;
 mod security;
 mod state;
+mod stress;
 mod util;

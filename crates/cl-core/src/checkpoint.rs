@@ -10,12 +10,13 @@
 //! type just before its cursor, so files sharing the cursor's exact `end_time` are listed
 //! again (and skipped) rather than missed.
 
+use crate::durable;
 use crate::error::{Error, Result};
 use crate::input::FileRef;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -105,43 +106,18 @@ impl State {
             .as_deref()
     }
 
-    /// Replaces the file atomically: a temporary file beside it, fsynced, renamed, and the
-    /// directory fsynced.
+    /// Replaces the file whole and durably (see [`durable::write_file`]).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let saving = |e| Error::io(format!("saving state file {}", path.display()), e);
-        let dir = parent_dir(path);
-        let mut temp = tempfile::Builder::new()
-            .prefix(&temp_prefix(path))
-            .suffix(".part")
-            .tempfile_in(dir)
-            .map_err(saving)?;
+        let saving = || format!("saving state file {}", path.display());
         let mut text = serde_json::to_vec_pretty(&State {
             version: VERSION,
             principals: self.principals.clone(),
         })
-        .map_err(|e| saving(e.into()))?;
+        .map_err(|e| Error::io(saving(), e.into()))?;
         text.push(b'\n');
-        crate::fsutil::make_private(temp.path(), 0o600).map_err(saving)?;
-        temp.write_all(&text).map_err(saving)?;
-        temp.as_file().sync_all().map_err(saving)?;
-        temp.persist(path).map_err(|e| saving(e.error))?;
-        crate::fsutil::sync_dir(dir).map_err(saving)
-    }
-}
-
-/// Temporary copies of a state file are `.{name}.{random}.part` beside it.
-fn temp_prefix(path: &Path) -> String {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    format!(".{name}.")
-}
-
-fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
+        durable::write_file(path, saving, |file| {
+            file.write_all(&text).map_err(|e| Error::io(saving(), e))
+        })
     }
 }
 
@@ -168,13 +144,7 @@ impl StateLock {
     pub fn acquire(path: &Path) -> Result<StateLock> {
         let lock_path = PathBuf::from(format!("{}.lock", path.display()));
         let opening = |e| Error::io(format!("opening {}", lock_path.display()), e);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(opening)?;
-        crate::fsutil::make_private(&lock_path, 0o600).map_err(opening)?;
+        let file = durable::open_private(&lock_path).map_err(opening)?;
         match file.try_lock() {
             Ok(()) => Ok(StateLock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => Err(Error::Busy(format!(
@@ -213,18 +183,13 @@ impl Checkpoint {
     /// Locks and reads the state file.
     pub fn open(path: &Path) -> Result<Checkpoint> {
         let lock = StateLock::acquire(path)?;
-        // Only the holder of the lock writes this state file, so any temporary copy of it
-        // now is left from a run that was killed mid-save.
-        let prefix = temp_prefix(path);
-        if let Ok(entries) = fs::read_dir(parent_dir(path)) {
-            for entry in entries.flatten() {
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                if name.starts_with(&prefix) && name.ends_with(".part") {
-                    let _ = fs::remove_file(entry.path());
-                }
-            }
-        }
+        // A temporary copy of the state that no one holds is left from a run killed mid-save.
+        // Failing to clear it costs only disk space, so it does not stop the run.
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        let _ = durable::sweep(durable::parent(path), Some(&format!(".{name}.")));
         let state = State::load(path)?;
         Ok(Checkpoint {
             path: path.to_owned(),

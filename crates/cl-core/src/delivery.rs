@@ -5,6 +5,7 @@
 use crate::api::Client;
 use crate::checkpoint::Checkpoint;
 use crate::download::{Verified, download, verify_existing};
+use crate::durable;
 use crate::error::{Error, Result};
 use crate::input::FileRef;
 use crate::layout::Layout;
@@ -143,37 +144,19 @@ impl Preparer {
 
     /// Downloads one file to `path` through a temporary name beside it.
     fn store(&self, file: &FileRef, path: &Path) -> Result<Verified> {
-        let parent = path.parent().unwrap_or(Path::new("."));
-        crate::fsutil::create_private_dir_all(parent)
+        let parent = durable::parent(path);
+        durable::create_private_dir_all(parent)
             .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
         self.sweep_once(parent)?;
-        let mut temp = tempfile::Builder::new()
-            .prefix(&format!(".{}.", file.id))
-            .suffix(".part")
-            .tempfile_in(parent)
-            .map_err(|e| {
-                Error::io(
-                    format!("creating a temporary file in {}", parent.display()),
-                    e,
-                )
-            })?;
-        // Log contents are sensitive: owner-only, whatever the umask.
-        crate::fsutil::make_private(temp.path(), 0o600)
-            .map_err(|e| Error::io(format!("protecting {}", temp.path().display()), e))?;
-        // Held while writing: the sweep of a later run leaves a locked file alone.
-        let _ = temp.as_file().try_lock();
-        // The manifest prints the digest, so directory mode always computes it.
-        let verified = download(&self.client, file, temp.as_file_mut(), true, &self.cancel)?;
-        let writing = || format!("writing {}", path.display());
-        temp.as_file()
-            .sync_all()
-            .map_err(|e| Error::io(writing(), e))?;
-        temp.persist(path)
-            .map_err(|e| Error::io(writing(), e.error))?;
-        crate::fsutil::sync_dir(parent).map_err(|e| Error::io(writing(), e))?;
-        Ok(verified)
+        durable::write_file(
+            path,
+            || format!("writing {}", path.display()),
+            // The manifest prints the digest, so directory mode always computes it.
+            |temp| download(&self.client, file, temp, true, &self.cancel),
+        )
     }
 
+    /// Clears a directory of temporary files that killed runs left, once per run.
     fn sweep_once(&self, dir: &Path) -> Result<()> {
         let first = self
             .swept
@@ -181,7 +164,7 @@ impl Preparer {
             .unwrap_or_else(|e| e.into_inner())
             .insert(dir.to_owned());
         if first {
-            crate::fsutil::sweep_stale_parts(dir).map_err(|e| {
+            durable::sweep(dir, None).map_err(|e| {
                 Error::io(
                     format!("clearing old temporary files in {}", dir.display()),
                     e,

@@ -106,7 +106,7 @@ fn run(args: Args) -> Result<Exit> {
     } = Session::open(TOOL, &args.common)?;
     let destination = match &args.output_dir {
         Some(dir) => {
-            cl_core::fsutil::create_private_dir_all(dir)
+            cl_core::durable::create_private_dir_all(dir)
                 .with_context(|| format!("cannot create output directory {}", dir.display()))?;
             Destination::Directory(dir.clone(), layout)
         }

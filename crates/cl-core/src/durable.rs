@@ -1,0 +1,282 @@
+//! Files that are whole, private and on disk once they have their name: written under a
+//! temporary name beside it (owner-only, locked while it exists), flushed, renamed into place,
+//! the directory flushed. Downloads and the state file are both written this way.
+//!
+//! Temporary files that a killed writer left behind are swept by later runs, and only those:
+//! a writer locks its temporary file and then checks that the name is still its own, so a
+//! sweeper (another worker, another process) can only ever remove a file no live writer holds.
+
+use crate::error::{Error, Result};
+use std::ffi::OsStr;
+use std::fs::{self, File};
+use std::io;
+use std::path::Path;
+use tempfile::NamedTempFile;
+
+/// Temporary names are `.{final name}.{RANDOM}.part`, RANDOM this many letters and digits.
+const RANDOM: usize = 6;
+/// Fresh temporary names tried when sweepers keep taking the new one first.
+const TRIES: usize = 16;
+
+/// Writes `path` whole: `fill` writes the contents into a private temporary file beside it,
+/// which is then flushed to disk and renamed over `path`, and the rename flushed too. On any
+/// failure `path` is untouched and the temporary file is gone. `context` says what is being
+/// written, for errors of the file system's own steps.
+pub fn write_file<T>(
+    path: &Path,
+    context: impl Fn() -> String,
+    fill: impl FnOnce(&mut File) -> Result<T>,
+) -> Result<T> {
+    let failed = |e| Error::io(context(), e);
+    let dir = parent(path);
+    let name = path.file_name().unwrap_or(OsStr::new("file"));
+    let mut temp = create_temp(dir, name).map_err(failed)?;
+    let value = fill(temp.as_file_mut())?;
+    temp.as_file().sync_all().map_err(failed)?;
+    temp.persist(path).map_err(|e| failed(e.error))?;
+    sync_dir(dir).map_err(failed)?;
+    Ok(value)
+}
+
+/// Creates a temporary file for `name` in `dir`: owner-only and locked, under a name that
+/// is still its own once locked.
+fn create_temp(dir: &Path, name: &OsStr) -> io::Result<NamedTempFile> {
+    let prefix = format!(".{}.", name.to_string_lossy());
+    for _ in 0..TRIES {
+        let temp = tempfile::Builder::new()
+            .prefix(&prefix)
+            .rand_bytes(RANDOM)
+            .suffix(".part")
+            .tempfile_in(dir)?;
+        // Log contents and cursors are private, whatever the umask. Through the handle, so
+        // it holds even if a sweeper removes the name meanwhile.
+        set_private_file(temp.as_file())?;
+        match temp.as_file().try_lock() {
+            Ok(()) => {}
+            // A sweeper took it in the instant before us and is removing it.
+            Err(fs::TryLockError::WouldBlock) => continue,
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+        // Locked: no sweeper removes it from now on. One may have done so just before.
+        if still_named(&temp)? {
+            return Ok(temp);
+        }
+    }
+    Err(io::Error::other(format!(
+        "could not keep a temporary file in {} after {TRIES} tries",
+        dir.display()
+    )))
+}
+
+/// True when the temporary file's name still leads to the file this handle holds.
+fn still_named(temp: &NamedTempFile) -> io::Result<bool> {
+    let named = match fs::symlink_metadata(temp.path()) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    same_file(&named, &temp.as_file().metadata()?)
+}
+
+#[cfg(unix)]
+fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    Ok(a.dev() == b.dev() && a.ino() == b.ino())
+}
+
+/// Windows does not remove a name whose file is open, so a name that exists is still ours.
+#[cfg(not(unix))]
+fn same_file(_: &fs::Metadata, _: &fs::Metadata) -> io::Result<bool> {
+    Ok(true)
+}
+
+/// Removes the temporary files that writers which are gone left in `dir` (only those whose
+/// name starts with `prefix`, when given): a file whose lock can be taken has no writer left.
+/// Returns how many were removed.
+pub fn sweep(dir: &Path, prefix: Option<&str>) -> io::Result<usize> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !is_temp_name(&name) || prefix.is_some_and(|p| !name.starts_with(p)) {
+            continue;
+        }
+        // Gone already (renamed into place, or swept by another run): nothing to do.
+        let Ok(file) = File::open(entry.path()) else {
+            continue;
+        };
+        if file.try_lock().is_ok() {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// `.{name}.{RANDOM}.part`, as [`write_file`] names its temporary files.
+fn is_temp_name(name: &str) -> bool {
+    let Some(stem) = name.strip_suffix(".part") else {
+        return false;
+    };
+    match stem.rsplit_once('.') {
+        Some((head, random)) => {
+            head.len() > 1
+                && head.starts_with('.')
+                && random.len() == RANDOM
+                && random.bytes().all(|b| b.is_ascii_alphanumeric())
+        }
+        None => false,
+    }
+}
+
+/// The directory a file is in (`.` for a bare name).
+pub fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Makes a rename or creation in `dir` durable.
+#[cfg(unix)]
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Windows cannot open a directory as a file; NTFS journals the rename itself.
+#[cfg(not(unix))]
+pub fn sync_dir(_dir: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+/// Creates `dir` and any missing parents as private directories (0700 on Unix, whatever the
+/// umask); directories that already exist keep their mode.
+pub fn create_private_dir_all(dir: &Path) -> io::Result<()> {
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_private_dir_all(parent)?;
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => set_mode(dir, 0o700),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Opens (creating if needed) a file that only its owner may read or write.
+pub fn open_private(path: &Path) -> io::Result<File> {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    set_private_file(&file)?;
+    Ok(file)
+}
+
+#[cfg(unix)]
+fn set_private_file(file: &File) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(fs::Permissions::from_mode(0o600))
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+}
+
+/// Windows has no mode bits; files inherit the directory's ACL.
+#[cfg(not(unix))]
+fn set_private_file(_file: &File) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn set_mode(_path: &Path, _mode: u32) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_file_appears_whole_and_private_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.jsonl");
+        let n = write_file(&path, String::new, |f| {
+            f.write_all(b"abc").map_err(|e| Error::io("x", e))?;
+            Ok(3)
+        })
+        .unwrap();
+        assert_eq!((n, fs::read(&path).unwrap()), (3, b"abc".to_vec()));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let failed = write_file(&path, String::new, |f| {
+            f.write_all(b"partial").map_err(|e| Error::io("x", e))?;
+            Err::<(), _>(Error::Interrupted)
+        });
+        assert!(matches!(failed, Err(Error::Interrupted)));
+        assert_eq!(fs::read(&path).unwrap(), b"abc", "untouched");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary left"
+        );
+    }
+
+    #[test]
+    fn a_sweep_removes_what_no_writer_holds_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join(".f.jsonl.Ab12Cd.part");
+        fs::write(&stale, b"left by a killed run").unwrap();
+        for keep in [
+            "f.jsonl",
+            ".f.jsonl.part",
+            ".f.jsonl.x.part",
+            "f.jsonl.Ab12Cd.part",
+        ] {
+            fs::write(dir.path().join(keep), b"").unwrap();
+        }
+        let live = create_temp(dir.path(), OsStr::new("g.jsonl")).unwrap();
+        assert_eq!(sweep(dir.path(), Some(".g.")).unwrap(), 0, "prefix");
+        assert_eq!(sweep(dir.path(), None).unwrap(), 1);
+        assert!(!stale.exists() && live.path().exists());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 5);
+    }
+
+    #[test]
+    fn a_writer_whose_new_file_was_swept_takes_another_name() {
+        let dir = tempfile::tempdir().unwrap();
+        // A sweeper that wins the race removes the file before the writer locks it; the
+        // writer must notice rather than write into a file with no name.
+        let temp = tempfile::Builder::new()
+            .prefix(".f.")
+            .rand_bytes(RANDOM)
+            .suffix(".part")
+            .tempfile_in(dir.path())
+            .unwrap();
+        fs::remove_file(temp.path()).unwrap();
+        temp.as_file().try_lock().unwrap();
+        assert!(!still_named(&temp).unwrap());
+        let fresh = create_temp(dir.path(), OsStr::new("f")).unwrap();
+        assert!(still_named(&fresh).unwrap());
+    }
+}
