@@ -2,6 +2,7 @@
 //! only the command line knows.
 
 use cl_core::Error;
+use cl_core::line::LineError;
 
 /// The message for a core error, naming this tool's flags where they are the way out.
 pub fn describe(error: &Error) -> String {
@@ -28,7 +29,32 @@ pub fn describe(error: &Error) -> String {
                 "{why}\nhint: give RFC 3339 with an offset (2026-01-01T00:00:00Z) or an age (24h, 7d)"
             )
         }
+        Error::Tls { .. } => format!(
+            "{error}\nhint: if a private CA or a TLS-inspecting proxy signs its certificate, \
+             give --ca-cert FILE (PEM) or set SSL_CERT_FILE"
+        ),
+        Error::StateInUse { .. } => {
+            format!("{error}\nhint: let that run finish, or give this one its own --state file")
+        }
+        Error::CorruptState { .. } => format!(
+            "{error}\nhint: it is written only by cl-fetch --state; move it away to start over"
+        ),
+        Error::InvalidLayout { template, why } => format!(
+            "invalid --layout {template:?}: {why}\nhint: the default is {}",
+            cl_core::layout::DEFAULT_LAYOUT
+        ),
+        Error::Input { label, problem } => format!("{label}: {}", line_problem(problem)),
         other => other.to_string(),
+    }
+}
+
+/// Why a line or argument could not be read, naming the flag that supplies what is missing.
+pub fn line_problem(problem: &LineError) -> String {
+    match problem {
+        LineError::NoPrincipal => {
+            format!("{problem}: give --principal or set COMPLIANCE_PRINCIPAL")
+        }
+        LineError::Invalid(_) => problem.to_string(),
     }
 }
 

@@ -3,6 +3,7 @@
 use crate::endpoint::{self, BaseUrl};
 use crate::error::{Error, Result};
 use crate::error_body::server_message;
+use crate::https;
 use crate::observe::{Event, Observer};
 use crate::page::{self, Page};
 use crate::principal::Principal;
@@ -108,6 +109,7 @@ impl Client {
             builder = builder.tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build());
         }
         let agent = builder
+            .proxy(crate::proxy::from_env())
             // Statuses are ours to read: 429/503 carry Retry-After, errors carry messages.
             .http_status_as_error(false)
             // Redirects are followed by hand, so nothing of the API request reaches the blob host.
@@ -206,7 +208,7 @@ impl Client {
                 context: context.clone(),
                 message: why,
             })?;
-            endpoint::check_policy(&next).map_err(|why| Error::Protocol {
+            https::check(&next).map_err(|why| Error::Protocol {
                 context: context.clone(),
                 message: format!("refused redirect to {}: {why}", endpoint::redact(&next)),
             })?;
@@ -260,10 +262,8 @@ impl Client {
                 let host = host.as_ref().and_then(|u| u.host()).unwrap_or("?");
                 Error::Tls {
                     context: context.to_owned(),
-                    message: format!(
-                        "TLS with {host} failed: {why}\nhint: if a private CA or a TLS-inspecting \
-                         proxy signs its certificate, give --ca-cert FILE (PEM) or set SSL_CERT_FILE"
-                    ),
+                    host: host.to_owned(),
+                    why,
                 }
             }
             None => self.transport(context, e),
@@ -312,15 +312,6 @@ fn redirect_target(response: &Response<Body>, current: &Uri) -> Result<Uri, Stri
         current.scheme_str().unwrap_or("https"),
         current.authority().map(|a| a.as_str()).unwrap_or("")
     );
-    if let Some((scheme, _)) = location.split_once("://")
-        && !scheme.eq_ignore_ascii_case("http")
-        && !scheme.eq_ignore_ascii_case("https")
-    {
-        let shown = location.split(['?', '#']).next().unwrap_or_default();
-        return Err(format!(
-            "refused redirect to {shown}: scheme {scheme:?} is not allowed: https is required"
-        ));
-    }
     let absolute = if location.contains("://") {
         location.to_owned()
     } else if let Some(rest) = location.strip_prefix("//") {
@@ -339,7 +330,19 @@ fn redirect_target(response: &Response<Body>, current: &Uri) -> Result<Uri, Stri
         .parse::<Uri>()
         .ok()
         .filter(|u| u.scheme().is_some() && u.host().is_some())
-        .ok_or_else(|| "a redirect to an unparsable Location".to_owned())
+        .ok_or_else(|| {
+            // A URL the https rule refuses anyway (file:///…) is refused, not unparsable.
+            let refused = location
+                .split_once("://")
+                .and_then(|(s, _)| https::refuses_scheme(s));
+            match refused {
+                Some(why) => {
+                    let shown = location.split(['?', '#']).next().unwrap_or_default();
+                    format!("refused redirect to {shown}: {why}")
+                }
+                None => "a redirect to an unparsable Location".to_owned(),
+            }
+        })
 }
 
 /// Reads what is left of a small body so the connection can go back to the pool.

@@ -12,8 +12,8 @@
 
 use crate::durable;
 use crate::error::{Error, Result};
-use crate::input::FileRef;
-use jiff::{SignedDuration, Timestamp};
+use crate::line::FileRef;
+use crate::timestamps::compare_instants;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
@@ -55,12 +55,9 @@ impl State {
                 ));
             }
         };
-        let state: State = serde_json::from_slice(&text).map_err(|e| {
-            Error::Config(format!(
-                "state file {} is not valid: {e}\nhint: it is written only by cl-fetch --state; \
-                 move it away to start over",
-                path.display()
-            ))
+        let state: State = serde_json::from_slice(&text).map_err(|e| Error::CorruptState {
+            path: path.to_owned(),
+            why: e.to_string(),
         })?;
         if state.version > VERSION {
             return Err(Error::Config(format!(
@@ -85,14 +82,11 @@ impl State {
         else {
             return false;
         };
-        if progress.delivered.contains_key(&file.id) {
+        if progress.delivered.contains_key(file.id.as_str()) {
             return true;
         }
         match (&progress.cursor, &file.end_time) {
-            (Some(cursor), Some(end)) => matches!(
-                (end.parse::<Timestamp>(), cursor.parse::<Timestamp>()),
-                (Ok(end), Ok(cursor)) if end < cursor
-            ),
+            (Some(cursor), Some(end)) => compare_instants(end, cursor).is_some_and(|o| o.is_lt()),
             _ => false,
         }
     }
@@ -121,18 +115,6 @@ impl State {
     }
 }
 
-/// Where cl-list starts an event type that has a saved cursor: one microsecond before it,
-/// so files that share the cursor's `end_time` come again (and are skipped) instead of being
-/// missed. An opaque cursor is used as it is.
-pub fn resume_after(cursor: &str) -> String {
-    match cursor.parse::<Timestamp>() {
-        Ok(ts) => crate::timestamps::format_time(
-            ts.checked_sub(SignedDuration::from_micros(1)).unwrap_or(ts),
-        ),
-        Err(_) => cursor.to_owned(),
-    }
-}
-
 /// An exclusive hold on a state file for one run, through a `.lock` file beside it that is
 /// never removed (the state file itself is replaced on every save, so it cannot carry a lock).
 pub struct StateLock {
@@ -147,12 +129,10 @@ impl StateLock {
         let file = durable::open_private(&lock_path).map_err(opening)?;
         match file.try_lock() {
             Ok(()) => Ok(StateLock { _file: file }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(Error::Busy(format!(
-                "state file {} is in use by another run (locked through {})\nhint: let that run \
-                 finish, or give this one its own --state file",
-                path.display(),
-                lock_path.display()
-            ))),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::StateInUse {
+                path: path.to_owned(),
+                lock: lock_path,
+            }),
             Err(std::fs::TryLockError::Error(e)) => {
                 Err(Error::io(format!("locking {}", lock_path.display()), e))
             }
@@ -229,11 +209,8 @@ impl Checkpoint {
             commit(progress, &page);
         }
         let end_time = file.end_time.clone().unwrap_or_default();
-        let last_of_page = matches!(
-            (end_time.parse::<Timestamp>(), cursor.parse::<Timestamp>()),
-            (Ok(end), Ok(c)) if end >= c
-        );
-        progress.delivered.insert(file.id.clone(), end_time);
+        let last_of_page = compare_instants(&end_time, cursor).is_some_and(|o| o.is_ge());
+        progress.delivered.insert(file.id.to_string(), end_time);
         if last_of_page && !hold {
             commit(progress, cursor);
         }
@@ -248,38 +225,31 @@ impl Checkpoint {
 
 /// Moves a cursor forward (never back) and forgets delivered files that end before it.
 fn commit(progress: &mut Progress, cursor: &str) {
-    let new = cursor.parse::<Timestamp>().ok();
-    let old = progress
-        .cursor
-        .as_deref()
-        .and_then(|c| c.parse::<Timestamp>().ok());
-    if let (Some(new), Some(old)) = (new, old)
-        && new <= old
+    let old = progress.cursor.as_deref();
+    if old
+        .and_then(|old| compare_instants(cursor, old))
+        .is_some_and(|o| o.is_le())
     {
         return;
     }
     progress.cursor = Some(cursor.to_owned());
-    if let Some(new) = new {
-        progress
-            .delivered
-            .retain(|_, end| end.parse::<Timestamp>().map_or(true, |end| end >= new));
-    }
+    progress
+        .delivered
+        .retain(|_, end| !compare_instants(end, cursor).is_some_and(|o| o.is_lt()));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::line::FileId;
     use crate::principal::Principal;
 
     fn line(id: &str, end: &str, cursor: &str) -> FileRef {
         FileRef {
-            id: id.into(),
-            principal: Principal::parse("ws").unwrap(),
             event_type: Some("AUTH_LOG".into()),
             end_time: Some(format!("2026-07-16T00:{end}:00+00:00")),
             cursor: Some(format!("2026-07-16T00:{cursor}:00+00:00")),
-            file_size: None,
-            file_sha256: None,
+            ..FileRef::bare(FileId::parse(id).unwrap(), Principal::parse("ws").unwrap())
         }
     }
 
@@ -349,17 +319,8 @@ mod tests {
         let path = dir.path().join("s.json");
         let _first = Checkpoint::open(&path).unwrap();
         let err = Checkpoint::open(&path).err().unwrap();
-        assert!(matches!(err, Error::Busy(_)), "{err}");
+        assert!(matches!(err, Error::StateInUse { .. }), "{err}");
         assert!(err.to_string().contains("in use by another run"));
-    }
-
-    #[test]
-    fn resume_starts_a_microsecond_early() {
-        assert_eq!(
-            resume_after("2026-07-16T00:05:48.988870+00:00"),
-            "2026-07-16T00:05:48.988869Z"
-        );
-        assert_eq!(resume_after("opaque"), "opaque");
     }
 
     #[test]

@@ -7,8 +7,8 @@ use crate::checkpoint::Checkpoint;
 use crate::download::{Verified, download, verify_existing};
 use crate::durable;
 use crate::error::{Error, Result};
-use crate::input::FileRef;
 use crate::layout::Layout;
+use crate::line::{FileId, FileRef};
 use crate::observe::{Event, Observer};
 use crate::retry::Retrier;
 use crate::spool::{MemoryBudget, Spool};
@@ -68,7 +68,7 @@ pub(crate) enum Outcome {
     /// Delivered by an earlier run, as the state file shows (stdout mode).
     AlreadyDelivered { file: FileRef },
     /// A file already taken from an earlier line.
-    Duplicate { id: String, line: u64 },
+    Duplicate { id: FileId, line: u64 },
     Failed {
         /// The file, when the line could be read.
         file: Option<FileRef>,
@@ -222,7 +222,10 @@ impl Delivery<'_> {
             }
             Outcome::Duplicate { id, line } => {
                 self.summary.duplicates += 1;
-                self.observer.event(&Event::Duplicate { id: &id, line });
+                self.observer.event(&Event::Duplicate {
+                    id: id.as_str(),
+                    line,
+                });
             }
             Outcome::Failed {
                 error: Error::Interrupted,
@@ -255,7 +258,7 @@ impl Delivery<'_> {
         }
         self.summary.bytes += bytes;
         self.observer.event(&Event::Delivered {
-            id: &file.id,
+            id: file.id.as_str(),
             bytes,
             skipped,
         });
@@ -269,7 +272,7 @@ impl Delivery<'_> {
 /// The manifest line of a file stored under DIR.
 fn manifest_line(file: &FileRef, path: &Path, verified: &Verified, skipped: bool) -> String {
     json!({
-        "id": file.id,
+        "id": file.id.as_str(),
         "path": path.to_string_lossy(),
         "bytes": verified.bytes,
         "sha256": verified.sha256.map(|d| d.to_string()),

@@ -4,7 +4,7 @@
 
 use crate::api::Client;
 use crate::error::{Error, Result};
-use crate::input::FileRef;
+use crate::line::FileRef;
 use crate::sha256::{Hasher, Sha256Digest};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -36,7 +36,7 @@ pub fn download(
     cancel: &AtomicBool,
 ) -> Result<Verified> {
     let context = format!("downloading {}", file.id);
-    let mut download = client.open_download(&file.principal, &file.id)?;
+    let mut download = client.open_download(&file.principal, file.id.as_str())?;
     let mut hasher = Hasher::new(digest || file.file_sha256.is_some());
     match pump(&mut download, sink, &mut hasher, cancel) {
         Ok(()) => {}
@@ -151,21 +151,21 @@ fn check(file: &FileRef, announced: Option<u64>, hasher: Hasher) -> Result<Verif
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::line::FileId;
     use crate::principal::Principal;
 
     fn listed(size: Option<u64>, sha: Option<&[u8]>) -> FileRef {
         FileRef {
-            id: "eclf_1".into(),
-            principal: Principal::parse("ws").unwrap(),
-            event_type: None,
-            end_time: None,
-            cursor: None,
             file_size: size,
             file_sha256: sha.map(|data| {
                 let mut h = Hasher::new(true);
                 h.update(data);
                 h.finish().unwrap()
             }),
+            ..FileRef::bare(
+                FileId::parse("eclf_1").unwrap(),
+                Principal::parse("ws").unwrap(),
+            )
         }
     }
 

@@ -1,6 +1,7 @@
 //! Errors that say what was being done when they happened.
 
 use std::io;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Shorthand for results whose error is [`Error`].
@@ -35,12 +36,14 @@ pub enum Error {
         message: String,
     },
     /// The TLS handshake failed: an untrusted or invalid certificate. Not retried.
-    #[error("{context}: {message}")]
+    #[error("{context}: TLS with {host} failed: {why}")]
     Tls {
         /// What was being done.
         context: String,
-        /// What failed, with the host and a hint.
-        message: String,
+        /// The host whose certificate was refused.
+        host: String,
+        /// What the TLS library said.
+        why: String,
     },
     /// The server answered something that breaks the API's rules (malformed page, stuck
     /// cursor, a redirect the https policy refuses).
@@ -69,12 +72,12 @@ pub enum Error {
         message: String,
     },
     /// An input line (or argument) is not something cl-fetch can take.
-    #[error("{label}: {message}")]
+    #[error("{label}: {problem}")]
     Input {
         /// Where the input came from, e.g. `line 3` or `argument 2`.
         label: String,
         /// What is wrong with it.
-        message: String,
+        problem: crate::line::LineError,
     },
     /// The server asked for a longer wait (`Retry-After`) than the retry policy allows, so
     /// the retries ended early.
@@ -96,9 +99,31 @@ pub enum Error {
         /// The state file consulted, if any.
         state: Option<std::path::PathBuf>,
     },
-    /// Something this run needs is held by another run (a locked state file).
-    #[error("{0}")]
-    Busy(String),
+    /// The state file is locked by another run.
+    #[error("state file {} is in use by another run (locked through {})", path.display(), lock.display())]
+    StateInUse {
+        /// The state file.
+        path: PathBuf,
+        /// The lock file beside it.
+        lock: PathBuf,
+    },
+    /// The state file cannot be read as one: it was not written by these tools, or was
+    /// damaged.
+    #[error("state file {} is not valid: {why}", path.display())]
+    CorruptState {
+        /// The state file.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// An output layout template that cannot be used.
+    #[error("invalid layout {template:?}: {why}")]
+    InvalidLayout {
+        /// The template as given.
+        template: String,
+        /// What is wrong with it.
+        why: String,
+    },
     /// The work was stopped before it finished (a signal, or the output went away).
     #[error("interrupted")]
     Interrupted,
@@ -124,7 +149,13 @@ impl Error {
 
     /// True for errors the user fixes by changing the command or its configuration.
     pub fn is_config(&self) -> bool {
-        matches!(self, Error::Config(_) | Error::NoStart { .. })
+        matches!(
+            self,
+            Error::Config(_)
+                | Error::NoStart { .. }
+                | Error::CorruptState { .. }
+                | Error::InvalidLayout { .. }
+        )
     }
 
     /// True for failures that may pass on another try: connection trouble, timeouts, 408,

@@ -11,8 +11,8 @@ use crate::checkpoint::State;
 use crate::delivery::{Delivery, Outcome, Preparer};
 pub use crate::delivery::{Destination, Summary};
 use crate::error::{Error, Result};
-use crate::input::{FileRef, parse_line};
 use crate::layout::Layout;
+use crate::line::{FileRef, parse_line};
 use crate::observe::{Event, Observer};
 use crate::principal::Principal;
 use crate::retry::Retrier;
@@ -230,14 +230,14 @@ impl Reader {
                 Ok(Some(text)) => match parse_line(&text, self.principal.as_ref()) {
                     Ok(None) => return true,
                     Ok(Some(file)) => Ok(file),
-                    Err(message) => Err(Error::Input {
+                    Err(problem) => Err(Error::Input {
                         label: label.clone(),
-                        message,
+                        problem,
                     }),
                 },
                 Ok(None) => Err(Error::Input {
                     label: label.clone(),
-                    message: "not valid UTF-8".to_owned(),
+                    problem: "not valid UTF-8".into(),
                 }),
                 Err(e) => {
                     seq += 1;
@@ -271,7 +271,10 @@ impl Reader {
                         None => None,
                         Some(Ok(path)) => Some(path),
                         Some(Err(message)) => {
-                            let error = Error::Input { label, message };
+                            let error = Error::Input {
+                                label,
+                                problem: message.into(),
+                            };
                             let failed = Outcome::Failed {
                                 file: Some(file),
                                 error,

@@ -3,14 +3,15 @@
 //! listing for new files once caught up.
 
 use crate::api::{Client, ListRequest};
-use crate::checkpoint::{State, resume_after};
+use crate::checkpoint::State;
 use crate::error::{Error, Result};
+use crate::line::write_line;
 use crate::observe::{Event, Observer};
 use crate::paging::Pager;
 use crate::principal::Principal;
 use crate::retry::{Retrier, sleep};
 use crate::timestamps::{Timestamp, format_time};
-use serde_json::Value;
+use jiff::SignedDuration;
 use std::collections::{HashSet, VecDeque};
 use std::io::Write;
 use std::path::PathBuf;
@@ -87,6 +88,16 @@ impl Plan {
             limit: options.limit,
             next,
         })
+    }
+}
+
+/// Where cl-list starts an event type that has a saved cursor: one microsecond before it,
+/// so files that share the cursor's `end_time` come again (and are skipped) instead of being
+/// missed. An opaque cursor is used as it is.
+pub fn resume_after(cursor: &str) -> String {
+    match cursor.parse::<Timestamp>() {
+        Ok(ts) => format_time(ts.checked_sub(SignedDuration::from_micros(1)).unwrap_or(ts)),
+        Err(_) => cursor.to_owned(),
     }
 }
 
@@ -190,17 +201,12 @@ impl<'a> Lister<'a> {
                 limit: plan.limit,
             },
         );
-        let principal = Value::String(plan.principal.to_string());
         let mut files = 0;
         for page in pager.by_ref() {
             let page = page?;
             if self.retry.cancel_flag().load(Ordering::Relaxed) {
                 return Err(Error::Interrupted);
             }
-            let cursor = page
-                .last_end_time
-                .clone()
-                .map_or(Value::Null, Value::String);
             let mut lines = String::new();
             for file in &page.files {
                 // The API may give the boundary file again when asked from the same cursor.
@@ -208,9 +214,11 @@ impl<'a> Lister<'a> {
                     continue;
                 }
                 files += 1;
-                lines.push_str(
-                    &file.to_json_line(&[("principal", &principal), ("cursor", &cursor)]),
-                );
+                lines.push_str(&write_line(
+                    file,
+                    &plan.principal,
+                    page.last_end_time.as_deref(),
+                ));
                 lines.push('\n');
             }
             let writing = |e| Error::io("writing to stdout", e);
@@ -268,6 +276,15 @@ mod tests {
         for bad in ["", "AUTH LOG", "a/b"] {
             assert!(event_types(&[bad.to_owned()]).unwrap_err().is_config());
         }
+    }
+
+    #[test]
+    fn resume_starts_a_microsecond_early() {
+        assert_eq!(
+            resume_after("2026-07-16T00:05:48.988870+00:00"),
+            "2026-07-16T00:05:48.988869Z"
+        );
+        assert_eq!(resume_after("opaque"), "opaque");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::observe::{Event, Observer};
 use crate::page::Page;
 use crate::retry::Retrier;
-use jiff::Timestamp;
+use crate::timestamps::compare_instants;
 
 /// Walks every page of one event type's listing, from `after` until `has_more` is false.
 /// A cursor that does not advance while `has_more` is true ends the walk with an error.
@@ -109,11 +109,11 @@ impl Iterator for Pager<'_> {
     }
 }
 
-/// True when `next` is later than `current`; compared as times when both parse, as text if not.
+/// True when `next` is later than `current`; compared as times when both are, as text if not.
 fn advances(current: &str, next: &str) -> bool {
-    match (current.parse::<Timestamp>(), next.parse::<Timestamp>()) {
-        (Ok(a), Ok(b)) => b > a,
-        _ => next != current,
+    match compare_instants(current, next) {
+        Some(order) => order.is_lt(),
+        None => next != current,
     }
 }
 

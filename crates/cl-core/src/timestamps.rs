@@ -73,6 +73,16 @@ fn truncate_to_micros(ts: Timestamp) -> Timestamp {
     Timestamp::from_microsecond(ts.as_microsecond()).unwrap_or(ts)
 }
 
+/// Orders two cursors or `end_time`s as the instants they name, whatever their offsets and
+/// precision. `None` when either is not an RFC 3339 time: an opaque cursor has no order.
+pub fn compare_instants(a: &str, b: &str) -> Option<std::cmp::Ordering> {
+    Some(
+        a.parse::<Timestamp>()
+            .ok()?
+            .cmp(&b.parse::<Timestamp>().ok()?),
+    )
+}
+
 /// Formats a time the way requests carry it: UTC, `Z`, fractional seconds only when present.
 pub fn format_time(ts: Timestamp) -> String {
     ts.strftime("%Y-%m-%dT%H:%M:%S%.fZ").to_string()

@@ -8,7 +8,7 @@ use cl_cli::report::{human_bytes, plural};
 use cl_cli::tool::{Session, ToolArgs};
 use cl_core::fetch::{self, Destination, FetchOptions, Input};
 use cl_core::principal::Principal;
-use cl_core::{Error, input};
+use cl_core::{Error, line};
 use clap::Parser;
 use std::io::{self, BufReader, BufWriter, IsTerminal};
 use std::path::PathBuf;
@@ -94,7 +94,8 @@ fn run(args: Args) -> Result<Exit> {
         .transpose()?;
     // Arguments are all known up front: a bad one is a usage error, not a failed download.
     for (i, id) in args.ids.iter().enumerate() {
-        if let Err(why) = input::parse_line(id, principal.as_ref()) {
+        if let Err(why) = line::parse_line(id, principal.as_ref()) {
+            let why = cl_cli::hints::line_problem(&why);
             return Err(Error::Config(format!("argument {}: {why}", i + 1)).into());
         }
     }
