@@ -4,6 +4,24 @@
 use clap::CommandFactory;
 use std::io::{self, Write};
 
+/// The pipelines both tools are made for, at the end of both `--help` pages.
+const PIPELINES: &str = "  cl-list \"$P\" -e AUTH_LOG --after 24h | cl-fetch > auth.jsonl
+  cl-list \"$P\" -e AUTH_LOG --after 7d | cl-fetch -j 8 -o lake/
+
+  # hourly from cron: resumes where the last run stopped
+  cl-list \"$P\" -e AUTH_LOG,APP_LOG --after 24h --state s.json \\
+    | cl-fetch -j 8 -o lake/ --state s.json
+
+  cl-list \"$P\" -e AUTH_LOG --after 7d | jq -r .id \\
+    | xargs -P 8 -n 50 cl-fetch --principal \"$P\" -o lake/
+  cl-list \"$P\" -e AUTH_LOG --after 7d | parallel --pipe -N 100 cl-fetch -o lake/
+";
+
+/// The `Examples:` section of a tool's `--help`: the shared pipelines, then the tool's own.
+pub fn examples(own: &str) -> String {
+    format!("Examples:\n{PIPELINES}\n{own}")
+}
+
 /// Flags that print documentation instead of running the tool.
 #[derive(clap::Args, Debug, Clone)]
 pub struct DocArgs {

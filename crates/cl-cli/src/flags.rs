@@ -14,6 +14,17 @@ use std::time::Duration;
 /// The environment variable that holds the API key.
 pub const KEY_ENV: &str = "COMPLIANCE_API_KEY";
 
+/// Every flag both tools take: connection and output, and documentation.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ToolFlags {
+    /// Connection and output.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// `--completions` and `--man`.
+    #[command(flatten)]
+    pub docs: crate::docs::DocArgs,
+}
+
 /// Connection and output flags shared by both tools.
 #[derive(clap::Args, Debug, Clone)]
 pub struct CommonArgs {

@@ -2,7 +2,7 @@
 //! only the command line knows.
 
 use cl_core::Error;
-use cl_core::line::LineError;
+use cl_core::error::LineError;
 
 /// The message for a core error, naming this tool's flags where they are the way out.
 pub fn describe(error: &Error) -> String {

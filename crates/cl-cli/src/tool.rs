@@ -1,34 +1,28 @@
 //! What both tools do around their own work: flags in, `--completions`/`--man` answered, the
 //! opening steps (signals, reporter, retries, client), and an exit status out.
 
-use crate::docs::DocArgs;
 use crate::exit::{self, Exit};
-use crate::flags::CommonArgs;
+use crate::flags::{CommonArgs, ToolFlags};
 use crate::report::Reporter;
 use cl_core::api::Client;
 use cl_core::retry::Retrier;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-/// A tool's parsed flags, with the groups every tool has.
-pub trait ToolArgs: clap::Parser {
-    /// `--completions` and `--man`.
-    fn docs(&self) -> &DocArgs;
-    /// The connection and output flags.
-    fn common(&self) -> &CommonArgs;
-}
-
-/// Runs a tool: parses its flags, prints documentation if that is what was asked, then runs
-/// `run` and turns its result into the exit status (reporting an error on stderr).
-pub fn main<A: ToolArgs>(
+/// Runs a tool: parses its flags `A`, prints documentation if that is what was asked (`flags`
+/// finds the shared ones), else runs `run` and turns its result into the exit status,
+/// reporting an error on stderr.
+pub fn main<A: clap::Parser>(
     tool: &'static str,
+    flags: fn(&A) -> &ToolFlags,
     run: impl FnOnce(A) -> anyhow::Result<Exit>,
 ) -> ExitCode {
     let args = A::parse();
-    let exit = match args.docs().print::<A>() {
+    let shared = flags(&args);
+    let exit = match shared.docs.print::<A>() {
         Ok(true) => Exit::Success,
         Ok(false) => {
-            crate::report::set_format(args.common().log_format);
+            crate::report::set_format(shared.common.log_format);
             run(args).unwrap_or_else(|error| exit::fail(tool, &error))
         }
         Err(error) => exit::fail(tool, &error.into()),

@@ -1,5 +1,6 @@
 //! Errors that say what was being done when they happened.
 
+use std::fmt;
 use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -77,7 +78,7 @@ pub enum Error {
         /// Where the input came from, e.g. `line 3` or `argument 2`.
         label: String,
         /// What is wrong with it.
-        problem: crate::line::LineError,
+        problem: LineError,
     },
     /// The server asked for a longer wait (`Retry-After`) than the retry policy allows, so
     /// the retries ended early.
@@ -186,5 +187,35 @@ impl Error {
     /// True when writing the output failed because its reader went away (`| head`).
     pub fn is_broken_pipe(&self) -> bool {
         matches!(self, Error::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
+
+/// Why a line could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LineError {
+    /// A bare id, and no principal to go with it.
+    NoPrincipal,
+    /// Anything else: what is wrong with it.
+    Invalid(String),
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LineError::NoPrincipal => f.write_str("a bare id needs a principal"),
+            LineError::Invalid(why) => f.write_str(why),
+        }
+    }
+}
+
+impl From<String> for LineError {
+    fn from(why: String) -> Self {
+        LineError::Invalid(why)
+    }
+}
+
+impl From<&str> for LineError {
+    fn from(why: &str) -> Self {
+        LineError::Invalid(why.to_owned())
     }
 }

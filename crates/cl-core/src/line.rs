@@ -1,6 +1,7 @@
 //! One line of the pipeline: the JSON object cl-list writes per listed file and cl-fetch
 //! reads back (or a bare file id), side by side, and the file id that may become a file name.
 
+use crate::error::LineError;
 use crate::page::ListedFile;
 use crate::principal::Principal;
 use crate::sha256::Sha256Digest;
@@ -130,36 +131,6 @@ impl FileRef {
             file_size: None,
             file_sha256: None,
         }
-    }
-}
-
-/// Why a line could not be read.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LineError {
-    /// A bare id, and no principal to go with it.
-    NoPrincipal,
-    /// Anything else: what is wrong with it.
-    Invalid(String),
-}
-
-impl fmt::Display for LineError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LineError::NoPrincipal => f.write_str("a bare id needs a principal"),
-            LineError::Invalid(why) => f.write_str(why),
-        }
-    }
-}
-
-impl From<String> for LineError {
-    fn from(why: String) -> Self {
-        LineError::Invalid(why)
-    }
-}
-
-impl From<&str> for LineError {
-    fn from(why: &str) -> Self {
-        LineError::Invalid(why.to_owned())
     }
 }
 

@@ -29,7 +29,7 @@ impl Retrier {
         }
     }
 
-    /// The pause that API requests wait out (see [`crate::api::Client::new`]).
+    /// The pause that the HTTP client makes every API request wait out.
     pub fn pause(&self) -> &Arc<Pause> {
         &self.pause
     }

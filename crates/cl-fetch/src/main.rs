@@ -1,11 +1,10 @@
 //! `cl-fetch`: download Compliance Logs Platform files, verified, to stdout or a directory.
 
 use anyhow::{Context, Result};
-use cl_cli::docs::DocArgs;
 use cl_cli::exit::Exit;
-use cl_cli::flags::CommonArgs;
+use cl_cli::flags::ToolFlags;
 use cl_cli::report::{human_bytes, plural};
-use cl_cli::tool::{Session, ToolArgs};
+use cl_cli::tool::Session;
 use cl_core::fetch::{self, Destination, FetchOptions, Input};
 use cl_core::principal::Principal;
 use cl_core::{Error, line};
@@ -23,7 +22,7 @@ const TOOL: &str = "cl-fetch";
 /// files' contents to stdout in input order, each ending in a newline, each only once it is
 /// complete and verified. With -o, stores each file under DIR and prints a manifest line.
 #[derive(Parser, Debug)]
-#[command(version, after_help = EXAMPLES)]
+#[command(version, after_help = cl_cli::docs::examples(EXAMPLES))]
 struct Args {
     /// File ids to fetch; without them, ids or cl-list lines are read from stdin.
     #[arg(value_name = "ID")]
@@ -52,38 +51,14 @@ struct Args {
     jobs: u16,
 
     #[command(flatten)]
-    common: CommonArgs,
-
-    #[command(flatten)]
-    docs: DocArgs,
+    flags: ToolFlags,
 }
 
-const EXAMPLES: &str = "\
-Examples:
-  cl-list \"$P\" -e AUTH_LOG --after 24h | cl-fetch > auth.jsonl
-  cl-list \"$P\" -e AUTH_LOG --after 7d | cl-fetch -j 8 -o lake/
-
-  # hourly from cron: resumes where the last run stopped
-  cl-list \"$P\" -e AUTH_LOG,APP_LOG --after 24h --state s.json \\
-    | cl-fetch -j 8 -o lake/ --state s.json
-
-  cl-list \"$P\" -e AUTH_LOG --after 7d | jq -r .id \\
-    | xargs -P 8 -n 50 cl-fetch --principal \"$P\" -o lake/
-  cl-list \"$P\" -e AUTH_LOG --after 7d | parallel --pipe -N 100 cl-fetch -o lake/
-
-  cl-fetch --principal \"$P\" eclf_0123456789abcdef > one.jsonl";
-
-impl ToolArgs for Args {
-    fn docs(&self) -> &DocArgs {
-        &self.docs
-    }
-    fn common(&self) -> &CommonArgs {
-        &self.common
-    }
-}
+/// This tool's own lines of its `--help` examples.
+const EXAMPLES: &str = "  cl-fetch --principal \"$P\" eclf_0123456789abcdef > one.jsonl";
 
 fn main() -> ExitCode {
-    cl_cli::tool::main(TOOL, run)
+    cl_cli::tool::main(TOOL, |args: &Args| &args.flags, run)
 }
 
 fn run(args: Args) -> Result<Exit> {
@@ -104,7 +79,7 @@ fn run(args: Args) -> Result<Exit> {
         reporter,
         retry,
         client,
-    } = Session::open(TOOL, &args.common)?;
+    } = Session::open(TOOL, &args.flags.common)?;
     let destination = match &args.output_dir {
         Some(dir) => {
             cl_core::durable::create_private_dir_all(dir)

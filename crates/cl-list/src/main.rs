@@ -1,11 +1,10 @@
 //! `cl-list`: print one NDJSON line per Compliance Logs Platform file.
 
 use anyhow::Result;
-use cl_cli::docs::DocArgs;
 use cl_cli::exit::Exit;
-use cl_cli::flags::CommonArgs;
+use cl_cli::flags::ToolFlags;
 use cl_cli::report::{Reporter, plural};
-use cl_cli::tool::{Session, ToolArgs};
+use cl_cli::tool::Session;
 use cl_core::Error;
 use cl_core::listing::{self, ListOptions, Lister, Plan};
 use cl_core::principal::Principal;
@@ -24,7 +23,7 @@ const TOOL: &str = "cl-list";
 /// with all the fields the API returned, plus `principal` and `cursor` (the listing cursor
 /// of the page the file came on). Progress and a summary go to stderr.
 #[derive(Parser, Debug)]
-#[command(version, after_help = EXAMPLES)]
+#[command(version, after_help = cl_cli::docs::examples(EXAMPLES))]
 struct Args {
     /// Workspace UUID, or org-… id for an API Platform organization.
     #[arg(
@@ -70,25 +69,11 @@ struct Args {
     limit: u32,
 
     #[command(flatten)]
-    common: CommonArgs,
-
-    #[command(flatten)]
-    docs: DocArgs,
+    flags: ToolFlags,
 }
 
-const EXAMPLES: &str = "\
-Examples:
-  cl-list \"$P\" -e AUTH_LOG --after 24h | cl-fetch > auth.jsonl
-
-  # hourly from cron: resumes where the last run stopped
-  cl-list \"$P\" -e AUTH_LOG,APP_LOG --after 24h --state s.json \\
-    | cl-fetch -j 8 -o lake/ --state s.json
-
-  cl-list \"$P\" -e AUTH_LOG --after 7d | jq -r .id \\
-    | xargs -P 8 -n 50 cl-fetch --principal \"$P\" -o lake/
-  cl-list \"$P\" -e AUTH_LOG --after 7d | parallel --pipe -N 100 cl-fetch -o lake/
-
-  # a continuous feed
+/// This tool's own lines of its `--help` examples.
+const EXAMPLES: &str = "  # a continuous feed
   cl-list \"$P\" -e AUTH_LOG --after 1h --state s.json --follow --interval 5m \\
     | cl-fetch -o lake/ --state s.json
 
@@ -98,17 +83,8 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
     cl_core::timestamps::parse_interval(text).map_err(|e| e.to_string())
 }
 
-impl ToolArgs for Args {
-    fn docs(&self) -> &DocArgs {
-        &self.docs
-    }
-    fn common(&self) -> &CommonArgs {
-        &self.common
-    }
-}
-
 fn main() -> ExitCode {
-    cl_cli::tool::main(TOOL, run)
+    cl_cli::tool::main(TOOL, |args: &Args| &args.flags, run)
 }
 
 fn run(args: Args) -> Result<Exit> {
@@ -127,7 +103,7 @@ fn run(args: Args) -> Result<Exit> {
         reporter,
         retry,
         client,
-    } = Session::open(TOOL, &args.common)?;
+    } = Session::open(TOOL, &args.flags.common)?;
     let mut out = BufWriter::with_capacity(64 << 10, io::stdout().lock());
     let mut lister = Lister::new(&client, &retry, reporter.as_ref(), plan, &mut out);
     match list(&args, &mut lister, &reporter, &event_types) {
