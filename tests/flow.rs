@@ -194,3 +194,39 @@ fn a_live_progress_line_on_a_terminal_and_none_elsewhere() {
         assert!(!shown.contains("\u{1b}[2K"), "{script}: {shown:?}");
     }
 }
+
+#[test]
+fn a_failed_poll_is_reported_above_the_live_line_not_through_it() {
+    let sim = Sim::start();
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!(
+        "cl-list \"$P\" -e AUTH_LOG --after {BEFORE_ALL} --follow --interval 1 --retries 0"
+    );
+    let mut feed = sim
+        .sh(&format!("script -qec {} /dev/null", shell_quote(&script)))
+        .current_dir(dir.path())
+        .spawn(None, &dir.path().join("terminal"));
+    let shown = || std::fs::read_to_string(dir.path().join("terminal")).unwrap_or_default();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !shown().contains("following AUTH_LOG") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The API goes away: the next polls fail, and say so.
+    drop(sim);
+    while !shown().contains("trying again later") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal(feed.id(), "TERM", true);
+    let _ = feed.wait();
+    let shown = shown();
+    let at = shown
+        .find("cl-list: listing AUTH_LOG after")
+        .unwrap_or_else(|| panic!("no failed poll shown: {shown:?}"));
+    // The live line is cleared before the message, so it starts a line of its own.
+    let before = &shown[..at];
+    assert!(
+        before.ends_with('\n') || before.ends_with("\u{1b}[2K"),
+        "the message was written into the live line: {:?}",
+        &before[before.len().saturating_sub(80)..]
+    );
+}
