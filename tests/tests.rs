@@ -12,4 +12,5 @@ mod reliability;
 mod security;
 mod state;
 mod stress;
+mod unattended;
 mod util;

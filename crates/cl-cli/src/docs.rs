@@ -22,15 +22,16 @@ pub fn examples(own: &str) -> String {
     format!("Examples:\n{PIPELINES}\n{own}")
 }
 
-/// Flags that print documentation instead of running the tool.
+/// Flags that print documentation instead of running the tool. Like `--help`, they ignore
+/// every other flag, so settings in the environment (`COMPLIANCE_*`) cannot stop them.
 #[derive(clap::Args, Debug, Clone)]
 pub struct DocArgs {
     /// Print a completion script for SHELL (bash, zsh, fish, powershell, elvish) and exit.
-    #[arg(long, value_name = "SHELL", exclusive = true)]
+    #[arg(long, value_name = "SHELL")]
     pub completions: Option<clap_complete::Shell>,
 
     /// Print the man page (roff) and exit.
-    #[arg(long, exclusive = true)]
+    #[arg(long)]
     pub man: bool,
 }
 

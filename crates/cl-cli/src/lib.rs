@@ -5,6 +5,7 @@ pub mod docs;
 pub mod exit;
 pub mod flags;
 pub mod hints;
+pub mod output;
 pub mod report;
 pub mod signals;
 pub mod tool;

@@ -226,6 +226,11 @@ impl Observer for Reporter {
                 let message = format!("{}; trying again later", crate::hints::describe(error));
                 error_line(self.tool, &message)
             }),
+            Event::Warning { message } => {
+                if self.verbosity >= Verbosity::Normal {
+                    self.above(|| line(self.tool, "warn", message, &[]));
+                }
+            }
             Event::Duplicate { id, line } => self.info_with(
                 &format!("line {line}: {id} was already taken; delivered once"),
                 &[("id", id.into()), ("line", line.into())],

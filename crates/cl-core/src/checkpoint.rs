@@ -49,10 +49,10 @@ impl State {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
             Err(e) => {
-                return Err(Error::io(
-                    format!("reading state file {}", path.display()),
-                    e,
-                ));
+                return Err(Error::CorruptState {
+                    path: path.to_owned(),
+                    why: format!("it cannot be read: {e}"),
+                });
             }
         };
         let state: State = serde_json::from_slice(&text).map_err(|e| Error::CorruptState {
@@ -160,8 +160,11 @@ struct Track {
 }
 
 impl Checkpoint {
-    /// Locks and reads the state file.
+    /// Locks and reads the state file. A symbolic link is followed: the lock and every save
+    /// are its target's, so every name of one state file shares one lock.
     pub fn open(path: &Path) -> Result<Checkpoint> {
+        let path = &durable::resolve_links(path)
+            .map_err(|e| Error::io(format!("following {}", path.display()), e))?;
         let lock = StateLock::acquire(path)?;
         // A temporary copy of the state that no one holds is left from a run killed mid-save.
         // Failing to clear it costs only disk space, so it does not stop the run.

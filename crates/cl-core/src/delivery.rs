@@ -34,6 +34,16 @@ pub enum Destination {
     Directory(PathBuf, Layout),
 }
 
+impl Destination {
+    /// Where a file goes: its path in directory mode (the error says why it has none).
+    pub fn path_of(&self, file: &FileRef) -> Result<Option<PathBuf>, String> {
+        match self {
+            Destination::Directory(dir, layout) => layout.path(file).map(|p| Some(dir.join(p))),
+            Destination::Stdout => Ok(None),
+        }
+    }
+}
+
 /// What a run did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -65,8 +75,11 @@ pub(crate) enum Outcome {
         verified: Verified,
         skipped: bool,
     },
-    /// Delivered by an earlier run, as the state file shows (stdout mode).
-    AlreadyDelivered { file: FileRef },
+    /// Delivered by an earlier run, as the state file shows; where it went, in directory mode.
+    AlreadyDelivered {
+        file: FileRef,
+        path: Option<PathBuf>,
+    },
     /// A file already taken from an earlier line.
     Duplicate { id: FileId, line: u64 },
     Failed {
@@ -106,23 +119,20 @@ impl Preparer {
     /// verified copy is there already.
     pub(crate) fn prepare(&self, file: FileRef, path: Option<PathBuf>) -> Outcome {
         let result = match (&self.destination, path) {
-            (Destination::Directory(dir, _), Some(path)) => {
-                let path = dir.join(path);
-                match verify_existing(&file, &path) {
-                    Ok(Some(verified)) => Ok((verified, true)),
-                    Ok(None) => self
-                        .retry
-                        .run(|| self.store(&file, &path))
-                        .map(|v| (v, false)),
-                    Err(e) => Err(e),
-                }
-                .map(|(verified, skipped)| Outcome::Stored {
-                    file: file.clone(),
-                    path,
-                    verified,
-                    skipped,
-                })
+            (Destination::Directory(..), Some(path)) => match verify_existing(&file, &path) {
+                Ok(Some(verified)) => Ok((verified, true)),
+                Ok(None) => self
+                    .retry
+                    .run(|| self.store(&file, &path))
+                    .map(|v| (v, false)),
+                Err(e) => Err(e),
             }
+            .map(|(verified, skipped)| Outcome::Stored {
+                file: file.clone(),
+                path,
+                verified,
+                skipped,
+            }),
             _ => self
                 .retry
                 .run(|| {
@@ -216,9 +226,18 @@ impl Delivery<'_> {
                 self.out.flush().map_err(writing)?;
                 self.delivered(&file, verified.bytes, skipped)?;
             }
-            Outcome::AlreadyDelivered { file } => {
-                let bytes = file.file_size.unwrap_or(0);
-                self.delivered(&file, bytes, true)?;
+            Outcome::AlreadyDelivered { file, path } => {
+                let listed = Verified {
+                    bytes: file.file_size.unwrap_or(0),
+                    sha256: file.file_sha256,
+                    ends_with_newline: true,
+                };
+                if let Some(path) = path {
+                    writeln!(self.out, "{}", manifest_line(&file, &path, &listed, true))
+                        .map_err(writing)?;
+                    self.out.flush().map_err(writing)?;
+                }
+                self.delivered(&file, listed.bytes, true)?;
             }
             Outcome::Duplicate { id, line } => {
                 self.summary.duplicates += 1;

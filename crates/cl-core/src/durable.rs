@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tempfile::NamedTempFile;
 
 /// Temporary names are `.{final name}.{RANDOM}.part`, RANDOM this many letters and digits.
@@ -136,6 +136,27 @@ fn is_temp_name(name: &str) -> bool {
         }
         None => false,
     }
+}
+
+/// The file a path finally names, following symbolic links (even to a file not created
+/// yet), so that a link is locked and replaced through its target, never in its own place.
+pub fn resolve_links(path: &Path) -> io::Result<PathBuf> {
+    let mut path = path.to_owned();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = fs::read_link(&path)?;
+                path = parent(&path).join(target);
+            }
+            Ok(_) => return Ok(path),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(path),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other(format!(
+        "{}: too many levels of symbolic links",
+        path.display()
+    )))
 }
 
 /// The directory a file is in (`.` for a bare name).

@@ -219,3 +219,16 @@ impl From<&str> for LineError {
         LineError::Invalid(why.to_owned())
     }
 }
+
+/// A text quoted for a message, cut to its first 100 bytes or so: input can be huge.
+pub fn quote(text: &str) -> String {
+    const MAX: usize = 100;
+    if text.len() <= MAX {
+        return format!("{text:?}");
+    }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{:?}… ({} bytes)", &text[..end], text.len())
+}

@@ -11,13 +11,13 @@ use crate::checkpoint::State;
 use crate::delivery::{Delivery, Outcome, Preparer};
 pub use crate::delivery::{Destination, Summary};
 use crate::error::{Error, Result};
-use crate::layout::Layout;
-use crate::line::{FileRef, parse_line};
+use crate::error::{LineError, quote};
+use crate::line::{FileId, FileRef, MAX_LINE, RawLine, parse_line, read_line};
 use crate::observe::{Event, Observer};
 use crate::principal::Principal;
 use crate::retry::Retrier;
 use std::collections::{BTreeMap, HashSet};
-use std::io::{self, BufRead, Write};
+use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -51,7 +51,7 @@ pub struct FetchOptions {
 struct Task {
     seq: u64,
     file: FileRef,
-    /// Below the output directory, in directory mode.
+    /// Where the file goes, in directory mode.
     path: Option<PathBuf>,
 }
 
@@ -104,11 +104,8 @@ pub fn run(
     }
     .max(1);
     let checkpoint = options.state.as_deref().map(Checkpoint::open).transpose()?;
-    // Stdout mode skips files the state shows delivered; a directory checks its own files.
-    let earlier = match (&checkpoint, &options.destination) {
-        (Some(cp), Destination::Stdout) => Some(Arc::new(cp.state().clone())),
-        _ => None,
-    };
+    // The state is the authority on what was delivered, whatever is (still) in a directory.
+    let earlier = checkpoint.as_ref().map(|cp| Arc::new(cp.state().clone()));
     let window = Arc::new(Window {
         next: Mutex::new(1),
         moved: Condvar::new(),
@@ -127,14 +124,14 @@ pub fn run(
             observer: observer.clone(),
             principal: options.principal.clone(),
             earlier,
-            layout: match &options.destination {
-                Destination::Directory(_, layout) => Some(layout.clone()),
-                Destination::Stdout => None,
-            },
+            destination: options.destination.clone(),
             window: window.clone(),
             cancel: cancel.clone(),
             tasks: task_tx,
             done: done_tx.clone(),
+            seq: 0,
+            seen: HashSet::new(),
+            warned: HashSet::new(),
         };
         thread::Builder::new()
             .name("input".into())
@@ -209,92 +206,32 @@ fn deliver_in_order(
     }
 }
 
+/// Reads the input in order, settles what needs no download (bad lines, repeats, files an
+/// earlier run delivered) and queues the rest for the workers.
 struct Reader {
     observer: Arc<dyn Observer>,
     principal: Option<Principal>,
     earlier: Option<Arc<State>>,
-    /// Directory mode: where files go.
-    layout: Option<Layout>,
+    destination: Destination,
     window: Arc<Window>,
     cancel: Arc<AtomicBool>,
     tasks: Sender<Task>,
     done: Sender<(u64, Outcome)>,
+    /// The sequence number of the last line taken.
+    seq: u64,
+    /// Files taken so far, so a repeated line is delivered once.
+    seen: HashSet<(Principal, FileId)>,
+    /// Fields already warned about: once each per run.
+    warned: HashSet<&'static str>,
 }
 
 impl Reader {
-    fn run(self, input: Input) {
-        let mut seq = 0u64;
-        let mut seen = HashSet::new();
-        let mut each = |label: String, number: u64, line: io::Result<Option<String>>| -> bool {
-            let parsed = match line {
-                Ok(Some(text)) => match parse_line(&text, self.principal.as_ref()) {
-                    Ok(None) => return true,
-                    Ok(Some(file)) => Ok(file),
-                    Err(problem) => Err(Error::Input {
-                        label: label.clone(),
-                        problem,
-                    }),
-                },
-                Ok(None) => Err(Error::Input {
-                    label: label.clone(),
-                    problem: "not valid UTF-8".into(),
-                }),
-                Err(e) => {
-                    seq += 1;
-                    let fatal = Outcome::Fatal(Error::io("reading the input", e));
-                    let _ = self.done.send((seq, fatal));
-                    return false;
-                }
-            };
-            seq += 1;
-            if !self.window.wait_turn(seq, &self.cancel) {
-                return false;
-            }
-            let outcome = match parsed {
-                Err(error) => Outcome::Failed { file: None, error },
-                Ok(file) if !seen.insert((file.principal.clone(), file.id.clone())) => {
-                    Outcome::Duplicate {
-                        id: file.id,
-                        line: number,
-                    }
-                }
-                Ok(file)
-                    if self
-                        .earlier
-                        .as_ref()
-                        .is_some_and(|s| s.delivered_before(&file)) =>
-                {
-                    Outcome::AlreadyDelivered { file }
-                }
-                Ok(file) => {
-                    let path = match self.layout.as_ref().map(|layout| layout.path(&file)) {
-                        None => None,
-                        Some(Ok(path)) => Some(path),
-                        Some(Err(message)) => {
-                            let error = Error::Input {
-                                label,
-                                problem: message.into(),
-                            };
-                            let failed = Outcome::Failed {
-                                file: Some(file),
-                                error,
-                            };
-                            return self.done.send((seq, failed)).is_ok();
-                        }
-                    };
-                    self.observer.event(&Event::Queued {
-                        bytes: file.file_size,
-                    });
-                    return self.tasks.send(Task { seq, file, path }).is_ok();
-                }
-            };
-            self.done.send((seq, outcome)).is_ok()
-        };
+    fn run(mut self, input: Input) {
         match input {
             Input::Arguments(args) => {
                 for (i, arg) in args.into_iter().enumerate() {
                     let n = i as u64 + 1;
-                    if !each(format!("argument {n}"), n, Ok(Some(arg))) {
+                    if !self.take(format!("argument {n}"), n, Ok(arg)) {
                         return;
                     }
                 }
@@ -302,18 +239,104 @@ impl Reader {
             Input::Lines(mut reader) => {
                 let mut buf = Vec::new();
                 for n in 1u64.. {
-                    buf.clear();
-                    let line = match reader.read_until(b'\n', &mut buf) {
-                        Ok(0) => return,
-                        Ok(_) => Ok(String::from_utf8(std::mem::take(&mut buf)).ok()),
-                        Err(e) => Err(e),
-                    };
-                    if !each(format!("line {n}"), n, line) {
+                    let line =
+                        match read_line(&mut *reader, &mut buf) {
+                            Ok(None) => return,
+                            Ok(Some(RawLine::Text(text))) if n == 1 => {
+                                // Windows tools (PowerShell) start their output with a BOM.
+                                Ok(text
+                                    .strip_prefix('\u{feff}')
+                                    .map(str::to_owned)
+                                    .unwrap_or(text))
+                            }
+                            Ok(Some(RawLine::Text(text))) => Ok(text),
+                            Ok(Some(RawLine::TooLong { start })) => Err(LineError::Invalid(
+                                format!("longer than {} KiB: {}", MAX_LINE >> 10, quote(&start)),
+                            )),
+                            Ok(Some(RawLine::NotUtf8)) => Err("not valid UTF-8".into()),
+                            Err(e) => {
+                                self.seq += 1;
+                                let fatal = Outcome::Fatal(Error::io("reading the input", e));
+                                let _ = self.done.send((self.seq, fatal));
+                                return;
+                            }
+                        };
+                    if !self.take(format!("line {n}"), n, line) {
                         return;
                     }
                 }
             }
         }
+    }
+
+    /// Takes one line, in input order. False when the run is over.
+    fn take(&mut self, label: String, number: u64, line: Result<String, LineError>) -> bool {
+        let parsed = match line.and_then(|text| parse_line(&text, self.principal.as_ref())) {
+            Ok(None) => return true,
+            Ok(Some(parsed)) => parsed,
+            Err(problem) => {
+                let error = Error::Input { label, problem };
+                return self.settle(Outcome::Failed { file: None, error });
+            }
+        };
+        for ignored in &parsed.ignored {
+            if self.warned.insert(ignored.field) {
+                let message = format!(
+                    "{label}: \"{}\": {}; the file is fetched without it (said once per field)",
+                    ignored.field, ignored.why
+                );
+                self.observer.event(&Event::Warning { message: &message });
+            }
+        }
+        let file = parsed.file;
+        let path = match self.destination.path_of(&file) {
+            Ok(path) => path,
+            Err(why) => {
+                let problem = LineError::Invalid(why);
+                let error = Error::Input { label, problem };
+                let failed = Outcome::Failed {
+                    file: Some(file),
+                    error,
+                };
+                return self.settle(failed);
+            }
+        };
+        // Only a line that could be taken marks its file as taken.
+        if !self.seen.insert((file.principal.clone(), file.id.clone())) {
+            return self.settle(Outcome::Duplicate {
+                id: file.id,
+                line: number,
+            });
+        }
+        if self
+            .earlier
+            .as_ref()
+            .is_some_and(|s| s.delivered_before(&file))
+        {
+            return self.settle(Outcome::AlreadyDelivered { file, path });
+        }
+        self.seq += 1;
+        if !self.window.wait_turn(self.seq, &self.cancel) {
+            return false;
+        }
+        self.observer.event(&Event::Queued {
+            bytes: file.file_size,
+        });
+        let task = Task {
+            seq: self.seq,
+            file,
+            path,
+        };
+        self.tasks.send(task).is_ok()
+    }
+
+    /// Hands an outcome that needs no download to delivery, in its turn.
+    fn settle(&mut self, outcome: Outcome) -> bool {
+        self.seq += 1;
+        if !self.window.wait_turn(self.seq, &self.cancel) {
+            return false;
+        }
+        self.done.send((self.seq, outcome)).is_ok()
     }
 }
 

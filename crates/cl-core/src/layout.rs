@@ -1,8 +1,12 @@
 //! Where a file goes inside the output directory, and the checks that keep it inside.
 
+use crate::error::quote;
 use crate::line::FileRef;
 use jiff::Timestamp;
 use std::path::PathBuf;
+
+/// The longest file name most file systems take, in bytes.
+const MAX_NAME: usize = 255;
 
 /// The default layout: partitions a data lake by principal, event type and UTC date.
 pub const DEFAULT_LAYOUT: &str = "{principal}/{event_type}/{date}/{id}.jsonl";
@@ -66,27 +70,37 @@ impl Layout {
     pub fn path(&self, file: &FileRef) -> Result<PathBuf, String> {
         let (event_type, date) = match (&file.event_type, &file.end_time) {
             (Some(event_type), Some(end_time)) => (event_type.as_str(), utc_date(end_time)?),
-            _ if self.needs_listing => return Ok(PathBuf::from(format!("{}.jsonl", file.id))),
+            _ if self.needs_listing => return named([format!("{}.jsonl", file.id)]),
             _ => ("", String::new()),
         };
         if self.needs_listing && !is_safe_segment(event_type) {
             return Err(format!(
-                "event_type {event_type:?} cannot be used as a directory name"
+                "event_type {} cannot be used as a directory name",
+                quote(event_type)
             ));
         }
-        let path: PathBuf = self
-            .segments
-            .iter()
-            .map(|segment| {
-                segment
-                    .replace("{principal}", file.principal.as_str())
-                    .replace("{event_type}", event_type)
-                    .replace("{date}", &date)
-                    .replace("{id}", file.id.as_str())
-            })
-            .collect();
-        Ok(path)
+        named(self.segments.iter().map(|segment| {
+            segment
+                .replace("{principal}", file.principal.as_str())
+                .replace("{event_type}", event_type)
+                .replace("{date}", &date)
+                .replace("{id}", file.id.as_str())
+        }))
     }
+}
+
+/// The path of these names, each short enough to be a file name.
+fn named(names: impl IntoIterator<Item = String>) -> Result<PathBuf, String> {
+    names
+        .into_iter()
+        .map(|name| match name.len() {
+            ..=MAX_NAME => Ok(name),
+            n => Err(format!(
+                "{} is {n} bytes, too long for a file name (at most {MAX_NAME})",
+                quote(&name)
+            )),
+        })
+        .collect()
 }
 
 fn is_safe_segment(text: &str) -> bool {
@@ -101,7 +115,7 @@ fn is_safe_segment(text: &str) -> bool {
 fn utc_date(end_time: &str) -> Result<String, String> {
     Ok(end_time
         .parse::<Timestamp>()
-        .map_err(|_| format!("end_time {end_time:?} is not an RFC 3339 time"))?
+        .map_err(|_| format!("end_time {} is not an RFC 3339 time", quote(end_time)))?
         .strftime("%Y-%m-%d")
         .to_string())
 }

@@ -16,7 +16,10 @@ use std::collections::{HashSet, VecDeque};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How often a follow looks whether its reader is still there between polls.
+const WATCH: Duration = Duration::from_millis(200);
 
 /// What to list.
 pub struct ListOptions {
@@ -106,8 +109,10 @@ pub fn resume_after(cursor: &str) -> String {
 pub struct Summary {
     /// Pages asked for, all event types together.
     pub pages: u64,
-    /// Files printed per event type, in the order given.
+    /// Files printed per event type listed, in the order given.
     pub files: Vec<(String, u64)>,
+    /// Event types that could not be listed (each reported as it failed), in the order given.
+    pub failed: Vec<String>,
 }
 
 /// Runs a [`Plan`]: lists each event type and writes its files to `out`, each once per run.
@@ -147,12 +152,23 @@ impl<'a> Lister<'a> {
         }
     }
 
-    /// Lists every event type from its start to the newest file.
+    /// Lists every event type from its start to the newest file. Event types are
+    /// independent: one the API refuses (wrong scope, unknown, not enabled) is reported and
+    /// counted as failed, and the others are still listed; only what would fail them all
+    /// (the key refused, the API unreachable, the output gone) ends the catch-up early.
     pub fn catch_up(&mut self) -> Result<Summary> {
         let mut summary = Summary::default();
         for i in 0..self.plan.next.len() {
             let (event_type, after) = self.plan.next[i].clone();
-            let listed = self.list(&event_type, &after)?;
+            let listed = match self.list(&event_type, &after) {
+                Ok(listed) => listed,
+                Err(error) if concerns_one_type(&error) => {
+                    self.observer.event(&Event::Failed { error: &error });
+                    summary.failed.push(event_type);
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
             self.observer.event(&Event::Listed {
                 event_type: &event_type,
                 after: &after,
@@ -162,17 +178,30 @@ impl<'a> Lister<'a> {
             summary.files.push((event_type, listed.files));
             self.plan.next[i].1 = listed.resume;
         }
+        // A type that failed is not followed: what the API refused it keeps refusing.
+        self.plan.next.retain(|(t, _)| !summary.failed.contains(t));
         Ok(summary)
     }
 
     /// Polls every event type from where it stopped, every `interval`, for ever: each new file
     /// is printed once. A poll that fails for a passing reason is reported and tried again at
-    /// the next interval. Returns only when stopped ([`Error::Interrupted`]) or on a failure
-    /// that another poll would not mend.
-    pub fn follow(&mut self, interval: Duration) -> Result<()> {
+    /// the next interval. Returns only when stopped ([`Error::Interrupted`]), when
+    /// `output_gone` says the output's reader has gone (a broken pipe, even with nothing new to
+    /// write), or on a failure that another poll would not mend.
+    pub fn follow(&mut self, interval: Duration, output_gone: &dyn Fn() -> bool) -> Result<()> {
         loop {
-            if !sleep(interval, self.retry.cancel_flag()) {
-                return Err(Error::Interrupted);
+            let next_poll = Instant::now() + interval;
+            while let Some(left) = next_poll.checked_duration_since(Instant::now()) {
+                if output_gone() {
+                    let gone = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+                    return Err(Error::io("writing to stdout", gone));
+                }
+                if !sleep(left.min(WATCH), self.retry.cancel_flag()) {
+                    return Err(Error::Interrupted);
+                }
+                if left <= WATCH {
+                    break;
+                }
             }
             for i in 0..self.plan.next.len() {
                 let (event_type, after) = self.plan.next[i].clone();
@@ -231,6 +260,17 @@ impl<'a> Lister<'a> {
             files,
             resume: pager.resume_point().to_owned(),
         })
+    }
+}
+
+/// True for failures of one event type's listing that say nothing of the others: the API's
+/// answers about that type (refused, not found, malformed, a stuck cursor). A rejected key,
+/// a long rate limit, an unreachable host or a closed output would fail every type alike.
+fn concerns_one_type(error: &Error) -> bool {
+    match error {
+        Error::Http { status, .. } => *status != 401,
+        Error::Protocol { .. } | Error::MalformedPage { .. } => true,
+        _ => false,
     }
 }
 

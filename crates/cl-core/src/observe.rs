@@ -73,6 +73,11 @@ pub enum Event<'a> {
         /// The wait before it.
         wait: Duration,
     },
+    /// Something worth a warning that does not stop the file or the run.
+    Warning {
+        /// What to say.
+        message: &'a str,
+    },
     /// An input line repeated a file already taken; it is delivered once.
     Duplicate {
         /// The file id.

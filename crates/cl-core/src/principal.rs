@@ -1,6 +1,6 @@
 //! The principal whose logs are read: a ChatGPT workspace or an API Platform organization.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, quote};
 use std::fmt;
 
 /// Which API path segment a principal lives under.
@@ -40,7 +40,8 @@ impl Principal {
             Ok(Principal(id.to_owned()))
         } else {
             Err(Error::Config(format!(
-                "invalid principal {id:?}: expected a workspace UUID or an org-… id"
+                "invalid principal {}: expected a workspace UUID or an org-… id",
+                quote(id)
             )))
         }
     }

@@ -8,7 +8,7 @@ use cl_cli::tool::Session;
 use cl_core::Error;
 use cl_core::listing::{self, ListOptions, Lister, Plan};
 use cl_core::principal::Principal;
-use cl_core::timestamps::{Timestamp, parse_time};
+use cl_core::timestamps::{Timestamp, format_time, parse_time};
 use clap::Parser;
 use std::io::{self, BufWriter};
 use std::path::PathBuf;
@@ -91,11 +91,23 @@ fn run(args: Args) -> Result<Exit> {
     let now = Timestamp::now();
     let time = |text: &Option<String>| text.as_deref().map(|t| parse_time(t, now)).transpose();
     let event_types = listing::event_types(&args.event_types)?;
+    let (after, before) = (time(&args.after)?, time(&args.before)?);
+    if let (Some(after), Some(before)) = (after, before)
+        && before <= after
+    {
+        return Err(Error::Config(format!(
+            "--before {} is not later than --after {}: no file can be in between\n\
+             hint: an age counts back from now, so --after 7d --before 1d is the last week but a day",
+            format_time(before),
+            format_time(after)
+        ))
+        .into());
+    }
     let plan = Plan::new(ListOptions {
         principal: Principal::parse(args.principal.as_deref().unwrap_or_default())?,
         event_types: event_types.clone(),
-        after: time(&args.after)?,
-        before: time(&args.before)?,
+        after,
+        before,
         limit: args.limit,
         state: args.state.clone(),
     })?;
@@ -107,20 +119,22 @@ fn run(args: Args) -> Result<Exit> {
     let mut out = BufWriter::with_capacity(64 << 10, io::stdout().lock());
     let mut lister = Lister::new(&client, &retry, reporter.as_ref(), plan, &mut out);
     match list(&args, &mut lister, &reporter, &event_types) {
-        Ok(()) => Ok(Exit::Success),
+        Ok(true) => Ok(Exit::Success),
+        Ok(false) => Ok(Exit::Failure),
         // A feed is stopped, not failed (see `Exit::stopped`).
         Err(Error::Interrupted) if args.follow => Ok(Exit::stopped(true)),
         Err(error) => Err(error.into()),
     }
 }
 
-/// Catches up, says what was listed, then follows the listing when asked.
+/// Catches up, says what was listed, then follows the listing when asked. False when an
+/// event type could not be listed.
 fn list(
     args: &Args,
     lister: &mut Lister<'_>,
     reporter: &Reporter,
     event_types: &[String],
-) -> cl_core::Result<()> {
+) -> cl_core::Result<bool> {
     let summary = lister.catch_up()?;
     if !args.follow {
         reporter.finish();
@@ -131,19 +145,43 @@ fn list(
         .iter()
         .map(|(t, n)| format!("{t}: {n}"))
         .collect();
-    reporter.info(&format!(
-        "listed {} in {} ({})",
-        plural(total, "file"),
-        plural(summary.pages, "page"),
-        per_type.join(", ")
-    ));
-    if !args.follow {
-        return Ok(());
+    if !summary.files.is_empty() {
+        reporter.info(&format!(
+            "listed {} in {} ({})",
+            plural(total, "file"),
+            plural(summary.pages, "page"),
+            per_type.join(", ")
+        ));
+    }
+    // With one event type, its own error has said it all.
+    if !summary.failed.is_empty() && event_types.len() > 1 {
+        // Always said, even with -q: the exit status alone does not tell which.
+        cl_cli::report::error_line(
+            TOOL,
+            &format!(
+                "{} of {} could not be listed: {}",
+                summary.failed.len(),
+                plural(event_types.len() as u64, "event type"),
+                summary.failed.join(", ")
+            ),
+        );
+    }
+    let followed: Vec<&String> = event_types
+        .iter()
+        .filter(|t| !summary.failed.contains(t))
+        .collect();
+    if !args.follow || followed.is_empty() {
+        return Ok(summary.failed.is_empty());
     }
     reporter.info(&format!(
         "following {}: polling every {} s; stop with Ctrl-C",
-        event_types.join(", "),
+        followed
+            .iter()
+            .map(|t| t.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
         args.interval.as_secs()
     ));
-    lister.follow(args.interval)
+    lister.follow(args.interval, &cl_cli::output::stdout_reader_gone)?;
+    Ok(summary.failed.is_empty())
 }
