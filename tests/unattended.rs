@@ -119,3 +119,256 @@ fn a_refused_event_type_does_not_stop_the_others() {
     );
     assert!(state["principals"][sim.ws()].get("COSTS").is_none());
 }
+
+/// The README's hourly pipeline, into `lake/` with `s.json`, from `dir`.
+fn hourly(sim: &Sim, dir: &Path, state: &str, manifest: &str) -> std::process::Output {
+    sim.sh(&format!(
+        "cl-list \"$P\" -q -e AUTH_LOG --after {BEFORE_ALL} --limit 3 --state {state} \
+         | cl-fetch -q -j 4 -o lake --state {state} > {manifest}"
+    ))
+    .current_dir(dir)
+    .output()
+}
+
+fn statuses(manifest: &str) -> Vec<String> {
+    manifest
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["status"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn the_state_file_decides_what_was_delivered_even_after_files_left_the_directory() {
+    let sim = Sim::start();
+    let dir = tempfile::tempdir().unwrap();
+    assert!(hourly(&sim, dir.path(), "s.json", "m1").status.success());
+    let files = sim.files(sim.ws(), "AUTH_LOG");
+    assert_eq!(
+        statuses(&read(&dir.path().join("m1"))),
+        vec!["downloaded"; 7]
+    );
+    // A shipper moves every delivered file elsewhere.
+    std::fs::rename(dir.path().join("lake"), dir.path().join("shipped")).unwrap();
+    let downloads = sim.downloads();
+    assert!(hourly(&sim, dir.path(), "s.json", "m2").status.success());
+    assert_eq!(sim.downloads(), downloads, "nothing is downloaded again");
+    // The rerun lists from the cursor: the boundary file comes again, and is not delivered.
+    let again = read(&dir.path().join("m2"));
+    assert_eq!(statuses(&again), ["skipped"]);
+    let line: Value = serde_json::from_str(again.trim()).unwrap();
+    assert_eq!(line["id"], files[6].id.as_str());
+    assert_eq!(line["bytes"], files[6].size);
+    assert_eq!(line["sha256"], files[6].sha256.as_str());
+    assert!(tree(&dir.path().join("lake")).is_empty());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlinked_state_file_is_locked_and_saved_through_its_target() {
+    let sim = Sim::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("real")).unwrap();
+    std::os::unix::fs::symlink("real/state.json", dir.path().join("link.json")).unwrap();
+    assert!(hourly(&sim, dir.path(), "link.json", "m1").status.success());
+    let link = std::fs::symlink_metadata(dir.path().join("link.json")).unwrap();
+    assert!(link.file_type().is_symlink(), "saving kept the link");
+    let saved: Value = serde_json::from_str(&read(&dir.path().join("real/state.json"))).unwrap();
+    assert!(saved["principals"][sim.ws()]["AUTH_LOG"]["cursor"].is_string());
+
+    // A run holding the state under its own name keeps a run using the link out.
+    let out = sim
+        .sh(&format!(
+            "flock -n real/state.json.lock -c 'cl-fetch -q --state link.json -o lake \
+             --principal \"$P\" {}'",
+            sim.files(sim.ws(), "AUTH_LOG")[0].id
+        ))
+        .current_dir(dir.path())
+        .assert_exit(1);
+    assert!(
+        stderr(&out).contains("is in use by another run"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_state_file_that_cannot_be_read_is_a_usage_error_and_is_left_alone() {
+    let sim = Sim::start();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s.json");
+    for tool in ["cl-list", "cl-fetch"] {
+        std::fs::write(&state, "{oops").unwrap();
+        let mut cmd = sim.cmd(tool);
+        cmd.current_dir(dir.path()).args(["--state", "s.json"]);
+        if tool == "cl-list" {
+            cmd.args([sim.ws(), "-e", "AUTH_LOG", "--after", BEFORE_ALL]);
+        } else {
+            cmd.args(["--principal", sim.ws(), "eclf_x"]);
+        }
+        let out = cmd.assert_exit(2);
+        assert!(
+            stderr(&out).contains("state file s.json is not valid"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(read(&state), "{oops", "{tool} left it as it was");
+    }
+    // A state path that cannot be read as a file at all.
+    std::fs::remove_file(&state).unwrap();
+    std::fs::create_dir(&state).unwrap();
+    let out = sim
+        .cmd("cl-fetch")
+        .current_dir(dir.path())
+        .args(["--state", "s.json", "--principal", sim.ws(), "eclf_x"])
+        .assert_exit(2);
+    assert!(stderr(&out).contains("cannot be read"), "{}", stderr(&out));
+}
+
+#[test]
+fn endless_input_without_a_line_end_is_read_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sh("/usr/bin/time -f 'RSS_KB=%M' timeout -s INT 4 \
+                  cl-fetch --principal ws-1 < /dev/zero 2> err || true; cat err")
+    .env("COMPLIANCE_API_KEY", "k")
+    .env("COMPLIANCE_API_BASE", "http://127.0.0.1:9/v1/compliance")
+    .current_dir(dir.path())
+    .output();
+    let err = stderr(&out) + &String::from_utf8_lossy(&out.stdout);
+    let rss: u64 = err.split("RSS_KB=").nth(1).unwrap().trim().parse().unwrap();
+    assert!(rss < 32 * 1024, "{rss} KiB after 4 s of /dev/zero: {err}");
+}
+
+#[test]
+fn a_huge_line_is_refused_with_its_first_bytes_and_the_next_lines_still_count() {
+    let sim = Sim::start();
+    let files = sim.files(sim.ws(), "AUTH_LOG");
+    let mut input = format!("{{\"id\":\"{}\",\"x\":\"", files[0].id).into_bytes();
+    input.extend(std::iter::repeat_n(b'y', 50 << 20));
+    input.extend_from_slice(b"\"}\n");
+    input.extend_from_slice(format!("{}\n", files[1].id).as_bytes());
+    let out = sim
+        .cmd("cl-fetch")
+        .args(["-q", "--principal", sim.ws()])
+        .stdin(input)
+        .assert_exit(1);
+    assert_bytes(&out.stdout, &sim.stream([files[1].id.as_str()]));
+    let err = stderr(&out);
+    assert!(err.len() < 600, "{} bytes of stderr: {err:.300}", err.len());
+    assert!(
+        err.starts_with(&format!(
+            "cl-fetch: line 1: longer than 64 KiB: \"{{\\\"id\\\":\\\"{}",
+            files[0].id
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_byte_order_mark_and_windows_line_ends_are_read_past() {
+    let sim = Sim::start();
+    let listing = sim.listing(sim.ws(), &sim.files(sim.ws(), "AUTH_LOG"), 100);
+    let mut input = "\u{feff}".as_bytes().to_vec();
+    input.extend_from_slice(listing.replace('\n', "\r\n").as_bytes());
+    let out = sim.cmd("cl-fetch").arg("-q").stdin(input).assert_exit(0);
+    let ids: Vec<String> = sim
+        .files(sim.ws(), "AUTH_LOG")
+        .into_iter()
+        .map(|f| f.id)
+        .collect();
+    assert_bytes(&out.stdout, &sim.stream(ids.iter().map(String::as_str)));
+}
+
+#[test]
+fn a_refused_line_does_not_take_its_id_and_long_ids_matter_only_as_file_names() {
+    let sim = Sim::start();
+    let dir = tempfile::tempdir().unwrap();
+    let f = &sim.files(sim.ws(), "AUTH_LOG")[0];
+    // The first line's event type cannot be a directory name; the second line is good.
+    let input = format!(
+        "{{\"id\":\"{0}\",\"event_type\":\"../up\",\"end_time\":\"{1}\",\"principal\":\"{2}\"}}\n\
+         {{\"id\":\"{0}\",\"event_type\":\"AUTH_LOG\",\"end_time\":\"{1}\",\"principal\":\"{2}\"}}\n",
+        f.id,
+        f.end_time,
+        sim.ws()
+    );
+    let out = sim
+        .cmd("cl-fetch")
+        .args(["-q", "-o"])
+        .arg(dir.path())
+        .stdin(input)
+        .assert_exit(1);
+    assert!(stderr(&out).starts_with("cl-fetch: line 1: event_type \"../up\" cannot be"));
+    let manifest: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (manifest["id"].as_str(), manifest["status"].as_str()),
+        (Some(f.id.as_str()), Some("downloaded"))
+    );
+
+    let long = format!("eclf_{}", "x".repeat(300));
+    let out = sim
+        .cmd("cl-fetch")
+        .args(["-q", "--principal", sim.ws(), &long])
+        .assert_exit(1);
+    assert!(
+        stderr(&out).contains("HTTP 404"),
+        "asked for, not refused: {}",
+        stderr(&out)
+    );
+    let out = sim
+        .cmd("cl-fetch")
+        .args(["-q", "--principal", sim.ws(), "-o"])
+        .arg(dir.path())
+        .arg(&long)
+        .assert_exit(1);
+    assert!(
+        stderr(&out).contains("too long for a file name"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn listing_metadata_of_an_unexpected_type_never_blocks_a_file() {
+    let sim = Sim::start();
+    let files = sim.files(sim.ws(), "AUTH_LOG");
+    let input: String = files[..3]
+        .iter()
+        .map(|f| {
+            format!(
+                "{{\"id\":\"{}\",\"principal\":\"{}\",\"file_size\":\"{}\",\"file_sha256\":null,\
+                 \"event_type\":7}}\n",
+                f.id,
+                sim.ws(),
+                f.size
+            )
+        })
+        .collect();
+    let out = sim.cmd("cl-fetch").stdin(input).assert_exit(0);
+    assert_bytes(
+        &out.stdout,
+        &sim.stream(files[..3].iter().map(|f| f.id.as_str())),
+    );
+    let err = stderr(&out);
+    let mut warned: Vec<&str> = err
+        .lines()
+        .filter(|l| l.ends_with("(said once per field)"))
+        .collect();
+    warned.sort();
+    assert_eq!(
+        warned,
+        [
+            "cl-fetch: line 1: \"event_type\": \"7\" is not a string: left out (said once per field)",
+            &format!(
+                "cl-fetch: line 1: \"file_size\": \"\\\"{}\\\"\" is not a plain integer: read as {} \
+                 (said once per field)",
+                files[0].size, files[0].size
+            ),
+        ],
+        "{err}"
+    );
+}

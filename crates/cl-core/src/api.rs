@@ -226,19 +226,20 @@ impl Client {
         if !self.pause.wait(&self.cancel) {
             return Err(Error::Interrupted);
         }
-        let request = self
-            .agent
-            .get(url)
-            .header(header::AUTHORIZATION, self.key.bearer())
-            .header(header::ACCEPT, "application/json");
-        let shown = url.to_owned();
-        self.timed("GET", &shown, context, || request.call())
+        self.timed("GET", url, context, || {
+            self.agent
+                .get(url)
+                .header(header::AUTHORIZATION, self.key.bearer())
+                .header(header::ACCEPT, "application/json")
+                .call()
+        })
     }
 
     fn blob_get(&self, uri: &Uri, context: &str) -> Result<Response<Body>> {
         // A fresh request: only what any HTTP client sends, never the API's headers.
-        let request = self.agent.get(uri.clone());
-        self.timed("GET", &endpoint::redact(uri), context, || request.call())
+        self.timed("GET", &endpoint::redact(uri), context, || {
+            self.agent.get(uri.clone()).call()
+        })
     }
 
     fn timed(
@@ -246,10 +247,15 @@ impl Client {
         method: &str,
         shown_url: &str,
         context: &str,
-        call: impl FnOnce() -> Result<Response<Body>, ureq::Error>,
+        call: impl Fn() -> Result<Response<Body>, ureq::Error>,
     ) -> Result<Response<Body>> {
         let start = Instant::now();
-        let result = call();
+        let mut result = call();
+        // A kept-alive connection the server has since closed fails before any answer; a GET
+        // is safe to send again at once, and the pool then opens a fresh connection.
+        if result.as_ref().is_err_and(closed_before_answer) {
+            result = call();
+        }
         self.observer.event(&Event::Request {
             method,
             url: shown_url,
@@ -375,6 +381,21 @@ fn http_error(context: String, response: &mut Response<Body>, from_blob: bool) -
         message,
         retry_after,
         from_blob,
+    }
+}
+
+/// True when a request failed because its connection was closed before any answer came, as
+/// a pooled connection closed by the server while idle does.
+fn closed_before_answer(error: &ureq::Error) -> bool {
+    match error {
+        ureq::Error::Io(e) => matches!(
+            e.kind(),
+            io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::BrokenPipe
+                | io::ErrorKind::UnexpectedEof
+        ),
+        _ => false,
     }
 }
 

@@ -282,7 +282,7 @@ impl Reader {
         for ignored in &parsed.ignored {
             if self.warned.insert(ignored.field) {
                 let message = format!(
-                    "{label}: \"{}\": {}; the file is fetched without it (said once per field)",
+                    "{label}: \"{}\": {} (said once per field)",
                     ignored.field, ignored.why
                 );
                 self.observer.event(&Event::Warning { message: &message });

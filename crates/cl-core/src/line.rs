@@ -261,7 +261,7 @@ fn from_json(
         Some(other) => {
             ignored.push(Ignored {
                 field: name,
-                why: format!("{} is not a string", quote(&other.to_string())),
+                why: format!("{} is not a string: left out", quote(&other.to_string())),
             });
             None
         }
@@ -280,7 +280,7 @@ fn from_json(
         if digest.is_none() {
             ignored.push(Ignored {
                 field: "file_sha256",
-                why: format!("{} is not 64 hex digits", quote(&hex)),
+                why: format!("{} is not 64 hex digits: left out", quote(&hex)),
             });
         }
         digest
@@ -292,8 +292,8 @@ fn from_json(
             ignored.push(Ignored {
                 field: "file_size",
                 why: match size {
-                    Some(n) => format!("{shown} is not a plain integer; read as {n}"),
-                    None => format!("{shown} is not a non-negative integer"),
+                    Some(n) => format!("{shown} is not a plain integer: read as {n}"),
+                    None => format!("{shown} is not a non-negative integer: left out"),
                 },
             });
         }
