@@ -12,13 +12,14 @@ pub mod content;
 pub mod dataset;
 pub mod faults;
 pub mod rng;
-pub mod server;
 pub mod signing;
 pub mod tls;
 
+mod server;
+
 use crate::dataset::{Dataset, DatasetConfig};
 use crate::faults::{FaultConfig, Injector};
-use crate::server::{API_PREFIX, Action, Origin, Recorded, State};
+use crate::server::{API_PREFIX, Action, State};
 use crate::signing::Signer;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -92,6 +93,34 @@ pub struct FileInfo {
     pub size: u64,
     /// Hex SHA-256.
     pub sha256: String,
+}
+
+/// Which origin a request arrived on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// The API host.
+    Api,
+    /// The blob host that serves signed URLs.
+    Blob,
+}
+
+/// A request as the simulator saw it, for tests to inspect.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    /// Where it arrived.
+    pub origin: Origin,
+    /// HTTP method.
+    pub method: String,
+    /// Path, without the query.
+    pub path: String,
+    /// The raw query, if any.
+    pub query: Option<String>,
+    /// Every header, names lower-case, in arrival order.
+    pub headers: Vec<(String, String)>,
+    /// The status answered (0 for a request never answered).
+    pub status: u16,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 /// A running simulator; it stops when dropped.

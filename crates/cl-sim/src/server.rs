@@ -6,6 +6,7 @@
 use crate::dataset::{Dataset, FileMeta, Scope};
 use crate::faults::{Fault, Injector, Roll};
 use crate::signing::Signer;
+use crate::{Origin, Recorded};
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{HeaderName, HeaderValue};
@@ -14,49 +15,20 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// The API's path prefix, as on the real service.
-pub const API_PREFIX: &str = "/v1/compliance";
+pub(crate) const API_PREFIX: &str = "/v1/compliance";
 const MAX_LIMIT: u64 = 1000;
 const DEFAULT_LIMIT: u64 = 100;
 /// Bodies go out in chunks of this size.
 const CHUNK: usize = 256 << 10;
 
-/// Which origin a request arrived on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Origin {
-    /// The API host.
-    Api,
-    /// The blob host that serves signed URLs.
-    Blob,
-}
-
-/// A request as the simulator saw it, for tests to inspect.
-#[derive(Clone, Debug)]
-pub struct Recorded {
-    /// Where it arrived.
-    pub origin: Origin,
-    /// HTTP method.
-    pub method: String,
-    /// Path, without the query.
-    pub path: String,
-    /// The raw query, if any.
-    pub query: Option<String>,
-    /// Every header, names lower-case, in arrival order.
-    pub headers: Vec<(String, String)>,
-    /// The status answered (0 for a request never answered).
-    pub status: u16,
-    /// When it arrived.
-    pub at: std::time::Instant,
-}
-
 /// Shared state of a running simulator.
-pub struct State {
+pub(crate) struct State {
     pub(crate) dataset: Dataset,
     pub(crate) key: String,
     pub(crate) signer: Signer,
@@ -71,7 +43,7 @@ pub struct State {
 }
 
 /// What to do with a request.
-pub enum Action {
+pub(crate) enum Action {
     /// Answer it.
     Reply(Reply),
     /// Never answer it (the connection stays open until the client gives up).
@@ -88,7 +60,7 @@ enum BodyFault {
 }
 
 /// What to answer: status, headers and a body.
-pub struct Reply {
+pub(crate) struct Reply {
     status: StatusCode,
     headers: Vec<(HeaderName, String)>,
     body: Bytes,
@@ -141,7 +113,7 @@ impl Reply {
 
     /// Puts the reply on the wire. `reset` is the connection's flag: set, the connection ends
     /// with a reset instead of a close.
-    pub fn into_response(self, reset: Arc<AtomicBool>) -> Response<Payload> {
+    pub(crate) fn into_response(self, reset: Arc<AtomicBool>) -> Response<Payload> {
         let cut = self.body_fault.map(|_| self.body.len() / 2);
         let payload = Payload {
             data: self.body,
@@ -164,7 +136,7 @@ impl Reply {
 
 /// A response body sent in fixed-size chunks of shared bytes, never copied whole. It may
 /// stop at `cut`, with the connection closed or reset, while announcing its whole length.
-pub struct Payload {
+pub(crate) struct Payload {
     data: Bytes,
     sent: usize,
     cut: Option<usize>,
@@ -218,7 +190,7 @@ impl Body for Payload {
 }
 
 /// Answers one request on `origin`, with whatever faults are due.
-pub fn handle(state: &State, origin: Origin, request: &Request<Incoming>) -> Action {
+pub(crate) fn handle(state: &State, origin: Origin, request: &Request<Incoming>) -> Action {
     let uri = request.uri();
     // Signed URLs change on every redirect: count tries of a blob by its path alone.
     let key = match (origin, uri.query()) {
