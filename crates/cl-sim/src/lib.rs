@@ -16,6 +16,7 @@ pub mod signing;
 pub mod tls;
 
 mod server;
+mod wire;
 
 use crate::dataset::{Dataset, DatasetConfig};
 use crate::faults::{FaultConfig, Injector};

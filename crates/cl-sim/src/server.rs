@@ -1,31 +1,24 @@
-//! The HTTP side: the API origin and the blob origin, each request answered by a [`Reply`].
-//!
-//! Handlers only decide *what* to answer; turning a reply into bytes on the wire happens in
-//! one place ([`Reply::into_response`] and [`Payload`]), where faults can be slotted in.
+//! What the simulator answers: the API's routes (listing, download) and the blob host's, each
+//! request first meeting whatever faults are due, then a handler that decides the [`Reply`].
 
 use crate::dataset::{Dataset, FileMeta, Scope};
 use crate::faults::{Fault, Injector, Roll};
 use crate::signing::Signer;
+use crate::wire::{BodyFault, Reply};
 use crate::{Origin, Recorded};
 use bytes::Bytes;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::header::{HeaderName, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
 use jiff::Timestamp;
 use serde_json::{Value, json};
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 /// The API's path prefix, as on the real service.
 pub(crate) const API_PREFIX: &str = "/v1/compliance";
 const MAX_LIMIT: u64 = 1000;
 const DEFAULT_LIMIT: u64 = 100;
-/// Bodies go out in chunks of this size.
-const CHUNK: usize = 256 << 10;
 
 /// Shared state of a running simulator.
 pub(crate) struct State {
@@ -39,7 +32,7 @@ pub(crate) struct State {
     pub(crate) recorded: Mutex<Vec<Recorded>>,
     pub(crate) faults: Injector,
     /// Connections accepted by the API and the blob host.
-    pub(crate) connections: [std::sync::atomic::AtomicU64; 2],
+    pub(crate) connections: [AtomicU64; 2],
 }
 
 /// What to do with a request.
@@ -50,146 +43,8 @@ pub(crate) enum Action {
     Hang,
 }
 
-/// How a body goes wrong on the wire.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum BodyFault {
-    /// Stop halfway and close the connection.
-    Truncate,
-    /// Stop halfway and reset the connection.
-    Reset,
-}
-
-/// What to answer: status, headers and a body.
-pub(crate) struct Reply {
-    status: StatusCode,
-    headers: Vec<(HeaderName, String)>,
-    body: Bytes,
-    body_fault: Option<BodyFault>,
-    /// Bytes per tenth of a second, when the body trickles.
-    pace: Option<usize>,
-}
-
-impl Reply {
-    fn new(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Self {
-        Reply {
-            status,
-            headers: vec![(hyper::header::CONTENT_TYPE, content_type.to_owned())],
-            body: body.into(),
-            body_fault: None,
-            pace: None,
-        }
-    }
-
-    fn json(status: StatusCode, value: Value) -> Self {
-        Reply::new(status, "application/json", value.to_string())
-    }
-
-    /// `{"error": {"message": …}}`, the shape most API errors take.
-    fn error(status: StatusCode, message: &str, kind: &str) -> Self {
-        Reply::json(status, json!({"error": {"message": message, "type": kind}}))
-    }
-
-    /// `{"detail": [...]}`, the shape of validation errors (422).
-    fn invalid(param: &str, msg: &str) -> Self {
-        Reply::json(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            json!({"detail": [{"loc": ["query", param], "msg": msg, "type": "value_error"}]}),
-        )
-    }
-
-    /// An object-store style XML error.
-    fn storage_error(status: StatusCode, code: &str, message: &str) -> Self {
-        let xml = format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>\
-             <Message>{message}</Message></Error>"
-        );
-        Reply::new(status, "application/xml", xml)
-    }
-
-    fn with_header(mut self, name: HeaderName, value: String) -> Self {
-        self.headers.push((name, value));
-        self
-    }
-
-    /// Puts the reply on the wire. `reset` is the connection's flag: set, the connection ends
-    /// with a reset instead of a close.
-    pub(crate) fn into_response(self, reset: Arc<AtomicBool>) -> Response<Payload> {
-        let cut = self.body_fault.map(|_| self.body.len() / 2);
-        let payload = Payload {
-            data: self.body,
-            sent: 0,
-            cut,
-            reset: (self.body_fault == Some(BodyFault::Reset)).then_some(reset),
-            pace: self.pace,
-            pause: None,
-        };
-        let mut response = Response::new(payload);
-        *response.status_mut() = self.status;
-        for (name, value) in self.headers {
-            if let Ok(value) = HeaderValue::from_str(&value) {
-                response.headers_mut().append(name, value);
-            }
-        }
-        response
-    }
-}
-
-/// A response body sent in fixed-size chunks of shared bytes, never copied whole. It may
-/// stop at `cut`, with the connection closed or reset, while announcing its whole length.
-pub(crate) struct Payload {
-    data: Bytes,
-    sent: usize,
-    cut: Option<usize>,
-    reset: Option<Arc<AtomicBool>>,
-    pace: Option<usize>,
-    pause: Option<Pin<Box<tokio::time::Sleep>>>,
-}
-
-impl Body for Payload {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        if let Some(pause) = &mut self.pause {
-            if pause.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            self.pause = None;
-        }
-        let end = self.cut.unwrap_or(self.data.len());
-        if self.sent >= end {
-            if self.cut.is_none() {
-                return Poll::Ready(None);
-            }
-            if let Some(reset) = &self.reset {
-                reset.store(true, Ordering::SeqCst);
-            }
-            // Failing the body makes hyper drop the connection mid-response.
-            return Poll::Ready(Some(Err(std::io::Error::other("injected: body cut short"))));
-        }
-        let step = self.pace.unwrap_or(CHUNK).max(1);
-        let next = (self.sent + step).min(end);
-        let chunk = self.data.slice(self.sent..next);
-        self.sent = next;
-        if self.pace.is_some() {
-            self.pause = Some(Box::pin(tokio::time::sleep(Duration::from_millis(100))));
-        }
-        Poll::Ready(Some(Ok(Frame::data(chunk))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.cut.is_none() && self.sent >= self.data.len()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact((self.data.len() - self.sent) as u64)
-    }
-}
-
-/// Answers one request on `origin`, with whatever faults are due.
+/// Decides, logs and records the answer to one request on `origin`, with whatever faults
+/// are due.
 pub(crate) fn handle(state: &State, origin: Origin, request: &Request<Incoming>) -> Action {
     let uri = request.uri();
     // Signed URLs change on every redirect: count tries of a blob by its path alone.
@@ -231,7 +86,7 @@ pub(crate) fn handle(state: &State, origin: Origin, request: &Request<Incoming>)
             Origin::Blob => blob(state, request, &roll),
         }
     };
-    log(state, origin, request, Some(reply.status.as_u16()));
+    log(state, origin, request, Some(reply.status().as_u16()));
     Action::Reply(reply)
 }
 
@@ -506,11 +361,10 @@ fn blob(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
                 bytes[at.min(last)] ^= 0x20;
                 content = Bytes::from(bytes);
             }
-            let mut reply = Reply::new(StatusCode::OK, "application/jsonl", content);
-            reply.body_fault = body_fault;
             let trickles = config.bandwidth > 0 && (!config.slow_first || file.index == 0);
-            reply.pace = trickles.then(|| (config.bandwidth / 10).max(1) as usize);
-            reply
+            Reply::new(StatusCode::OK, "application/jsonl", content)
+                .with_body_fault(body_fault)
+                .with_bandwidth(trickles.then_some(config.bandwidth))
         }
         None => Reply::storage_error(
             StatusCode::NOT_FOUND,
