@@ -4,15 +4,16 @@
 use crate::dataset::{Dataset, FileMeta, Scope};
 use crate::faults::{Fault, Injector, Roll};
 use crate::signing::Signer;
-use crate::wire::{BodyFault, Reply};
+use crate::wire::{BodyFault, Payload, Reply};
 use crate::{Origin, Recorded};
 use bytes::Bytes;
 use hyper::body::Incoming;
-use hyper::{Method, Request, StatusCode};
+use hyper::{Method, Request, Response, StatusCode};
 use jiff::Timestamp;
 use serde_json::{Value, json};
-use std::sync::Mutex;
-use std::sync::atomic::AtomicU64;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The API's path prefix, as on the real service.
@@ -36,16 +37,41 @@ pub(crate) struct State {
 }
 
 /// What to do with a request.
-pub(crate) enum Action {
+enum Action {
     /// Answer it.
     Reply(Reply),
     /// Never answer it (the connection stays open until the client gives up).
     Hang,
 }
 
+/// Answers one request on `origin`; `reset` is its connection's flag, set when the body
+/// should end in a reset.
+pub(crate) async fn respond(
+    state: Arc<State>,
+    origin: Origin,
+    request: Request<Incoming>,
+    reset: Arc<AtomicBool>,
+) -> Result<Response<Payload>, Infallible> {
+    // Decided (and recorded) on arrival; the latency delays only the answer.
+    let action = handle(&state, origin, &request);
+    let latency = state.faults.config().latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let reply = match action {
+        Action::Reply(reply) => reply,
+        Action::Hang => {
+            // Until the client gives up and the simulator stops.
+            std::future::pending::<()>().await;
+            unreachable!("a pending future never completes")
+        }
+    };
+    Ok(reply.into_response(reset))
+}
+
 /// Decides, logs and records the answer to one request on `origin`, with whatever faults
 /// are due.
-pub(crate) fn handle(state: &State, origin: Origin, request: &Request<Incoming>) -> Action {
+fn handle(state: &State, origin: Origin, request: &Request<Incoming>) -> Action {
     let uri = request.uri();
     // Signed URLs change on every redirect: count tries of a blob by its path alone.
     let key = match (origin, uri.query()) {
