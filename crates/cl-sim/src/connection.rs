@@ -2,7 +2,7 @@
 //! stream that can end in a reset (RST) instead of an orderly close, as a body fault needs.
 
 use crate::Origin;
-use crate::server::{self, State};
+use crate::routes::{self, State};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -43,7 +43,7 @@ pub(crate) async fn accept(
                 reset: reset.clone(),
             };
             let service = service_fn(move |request| {
-                server::respond(state.clone(), origin, request, reset.clone())
+                routes::respond(state.clone(), origin, request, reset.clone())
             });
             let _ = http1::Builder::new()
                 .timer(TokioTimer::new())

@@ -16,12 +16,12 @@ pub mod signing;
 pub mod tls;
 
 mod connection;
-mod server;
+mod routes;
 mod wire;
 
 use crate::dataset::{Dataset, DatasetConfig};
 use crate::faults::{FaultConfig, Injector};
-use crate::server::{API_PREFIX, State};
+use crate::routes::{API_PREFIX, State};
 use crate::signing::Signer;
 use std::collections::BTreeMap;
 use std::io;
