@@ -249,10 +249,7 @@ impl RunningSim {
     /// The bytes of a file, if it exists.
     pub fn content(&self, id: &str) -> Option<Vec<u8>> {
         let dataset = &self.state.dataset;
-        let config = dataset.config();
-        let file = dataset
-            .file(&config.workspace, id)
-            .or_else(|| dataset.file(&config.org, id))?;
+        let file = dataset.file_by_id(id)?;
         Some(dataset.content(file).to_vec())
     }
 

@@ -210,29 +210,23 @@ fn api(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
 }
 
 fn list(state: &State, scope: Scope, principal: &str, query: &str, roll: &Roll<'_>) -> Reply {
-    let params = parse_query(query);
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let Some(event_type) = param("event_type") else {
+    let query = Query::parse(query);
+    let Some(event_type) = query.get("event_type") else {
         return Reply::invalid("event_type", "field required");
     };
-    let Some(after) = param("after") else {
+    let Some(after) = query.get("after") else {
         return Reply::invalid("after", "field required");
     };
     let after_text = after.to_owned();
     let Ok(after) = after.parse::<Timestamp>() else {
         return Reply::invalid("after", "invalid datetime format");
     };
-    let before = match param("before").map(str::parse::<Timestamp>) {
+    let before = match query.get("before").map(str::parse::<Timestamp>) {
         None => None,
         Some(Ok(ts)) => Some(ts),
         Some(Err(_)) => return Reply::invalid("before", "invalid datetime format"),
     };
-    let limit = match param("limit").map(str::parse::<u64>) {
+    let limit = match query.get("limit").map(str::parse::<u64>) {
         None => DEFAULT_LIMIT,
         Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
         Some(_) => {
@@ -341,14 +335,8 @@ fn blob(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
              Authorization header should be specified",
         );
     }
-    let params = parse_query(request.uri().query().unwrap_or(""));
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let (Some(expires), Some(signature)) = (param("expires"), param("signature")) else {
+    let query = Query::parse(request.uri().query().unwrap_or(""));
+    let (Some(expires), Some(signature)) = (query.get("expires"), query.get("signature")) else {
         return Reply::storage_error(
             StatusCode::FORBIDDEN,
             "AccessDenied",
@@ -367,12 +355,8 @@ fn blob(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
         return Reply::storage_error(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired");
     }
     let dataset = &state.dataset;
-    let config = dataset.config();
-    let file = dataset
-        .file(&config.workspace, id)
-        .or_else(|| dataset.file(&config.org, id));
     let config = state.faults.config();
-    match file {
+    match dataset.file_by_id(id) {
         Some(file) => {
             let mut content = dataset.content(file);
             let mut body_fault = None;
@@ -400,19 +384,33 @@ fn blob(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
     }
 }
 
-/// Splits a query into decoded pairs, reading `+` as a space as form decoding does.
-fn parse_query(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (
-                percent_decode(&k.replace('+', " ")),
-                percent_decode(&v.replace('+', " ")),
-            )
-        })
-        .collect()
+/// A query string as decoded pairs, in order.
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    /// Splits `query` into pairs, reading `+` as a space as form decoding does.
+    fn parse(query: &str) -> Self {
+        let pairs = query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                (
+                    percent_decode(&k.replace('+', " ")),
+                    percent_decode(&v.replace('+', " ")),
+                )
+            })
+            .collect();
+        Query(pairs)
+    }
+
+    /// The first value given for `name`.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 fn percent_decode(text: &str) -> String {
@@ -441,7 +439,7 @@ mod tests {
 
     #[test]
     fn query_decoding_reads_plus_as_space() {
-        let q = parse_query("after=2026-07-16T01%3A00%3A00%2B00%3A00&x=a+b&flag");
+        let q = Query::parse("after=2026-07-16T01%3A00%3A00%2B00%3A00&x=a+b&flag").0;
         assert_eq!(q[0], ("after".into(), "2026-07-16T01:00:00+00:00".into()));
         assert_eq!(q[1], ("x".into(), "a b".into()));
         assert_eq!(q[2], ("flag".into(), "".into()));
