@@ -120,11 +120,11 @@ fn the_blob_host_sees_nothing_of_the_api_request() {
     let requests = sim.requests();
     let api: Vec<_> = requests
         .iter()
-        .filter(|r| r.origin == cl_sim::server::Origin::Api)
+        .filter(|r| r.origin == cl_sim::Origin::Api)
         .collect();
     let blob: Vec<_> = requests
         .iter()
-        .filter(|r| r.origin == cl_sim::server::Origin::Blob)
+        .filter(|r| r.origin == cl_sim::Origin::Blob)
         .collect();
     assert_eq!((api.len(), blob.len()), (1, 1));
     assert!(api[0].headers.iter().any(|(k, _)| k == "authorization"));
@@ -257,7 +257,7 @@ fn directory_mode_writes_whole_files_and_a_manifest_then_skips_them() {
     let blob_before = sim
         .requests()
         .iter()
-        .filter(|r| r.origin == cl_sim::server::Origin::Blob)
+        .filter(|r| r.origin == cl_sim::Origin::Blob)
         .count();
     let got = sim
         .cmd("cl-fetch")
@@ -269,7 +269,7 @@ fn directory_mode_writes_whole_files_and_a_manifest_then_skips_them() {
     let blob_after = sim
         .requests()
         .iter()
-        .filter(|r| r.origin == cl_sim::server::Origin::Blob)
+        .filter(|r| r.origin == cl_sim::Origin::Blob)
         .count();
     assert_eq!(blob_before, blob_after);
 

@@ -2,7 +2,7 @@
 //! back only the output behind it, never the downloads behind it.
 
 use crate::util::*;
-use cl_sim::server::Origin;
+use cl_sim::Origin;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

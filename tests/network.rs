@@ -49,7 +49,7 @@ fn https_with_a_private_ca_needs_that_ca_and_says_so() {
     assert!(
         sim.requests()
             .iter()
-            .any(|r| r.origin == cl_sim::server::Origin::Blob),
+            .any(|r| r.origin == cl_sim::Origin::Blob),
         "the blob host was reached over https too"
     );
 

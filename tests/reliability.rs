@@ -2,8 +2,8 @@
 //! timeouts; what is retried and what is not.
 
 use crate::util::*;
+use cl_sim::Origin;
 use cl_sim::faults::FaultConfig;
-use cl_sim::server::Origin;
 use std::time::{Duration, Instant};
 
 const TYPES: &[&str] = &["AUTH_LOG", "CONVERSATION_MESSAGE"];

@@ -91,7 +91,7 @@ impl Sim {
         self.inner.content(id).expect("a file the simulator serves")
     }
 
-    pub fn requests(&self) -> Vec<cl_sim::server::Recorded> {
+    pub fn requests(&self) -> Vec<cl_sim::Recorded> {
         self.inner.requests()
     }
 
@@ -100,7 +100,7 @@ impl Sim {
     pub fn downloads(&self) -> usize {
         self.requests()
             .iter()
-            .filter(|r| r.origin == cl_sim::server::Origin::Blob && r.status == 200)
+            .filter(|r| r.origin == cl_sim::Origin::Blob && r.status == 200)
             .count()
     }
 

@@ -5,44 +5,71 @@
 //! and a retry of a URL meets a fresh roll.
 
 use crate::rng::Rng;
+use clap::builder::TypedValueParser;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// Which faults to inject, and how often.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// Faults to inject, each decided per request from the seed, the URL and how many times it
+/// was asked for: the same requests meet the same faults on every run.
+///
+/// It is also `cl-sim`'s flags: each field's doc comment is its `--help` text.
+#[derive(clap::Args, Clone, Debug, Default, PartialEq)]
+#[command(next_help_heading = "Faults (deterministic by --seed)")]
 pub struct FaultConfig {
-    /// Delay before every answer.
+    /// Delay every answer by MS milliseconds.
+    #[arg(long, value_name = "MS", default_value = "0",
+          value_parser = clap::value_parser!(u64).map(Duration::from_millis))]
     pub latency: Duration,
-    /// Fraction of API requests answered 429 with `Retry-After`.
+    /// Fraction of API requests answered 429 Too Many Requests, with Retry-After.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, value_parser = fraction)]
     pub rate_429: f64,
-    /// Seconds in the `Retry-After` of 429 answers.
+    /// Seconds in the Retry-After of those 429s.
+    #[arg(long, value_name = "SECS", default_value_t = 1)]
     pub retry_after: u64,
-    /// Fraction of requests (API and blob) answered 500, 502, 503 or 504.
+    /// Fraction of requests (API and blob host) answered 500, 502, 503 or 504.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, value_parser = fraction)]
     pub rate_5xx: f64,
     /// The first K requests of each URL are answered 503.
+    #[arg(long, value_name = "K", default_value_t = 0)]
     pub fail_first: u32,
-    /// Fraction of blob bodies cut short (the connection closes; Content-Length stays whole).
+    /// Fraction of file bodies cut short: the connection closes halfway, Content-Length whole.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, value_parser = fraction)]
     pub truncate: f64,
-    /// Fraction of blob bodies ending in a connection reset halfway.
+    /// Fraction of file bodies ending in a connection reset halfway.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, value_parser = fraction)]
     pub reset: f64,
-    /// Fraction of blob bodies with one byte flipped.
+    /// Fraction of file bodies with one byte flipped (size unchanged).
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, value_parser = fraction)]
     pub corrupt: f64,
-    /// Listing pages with more to come answer a `last_end_time` equal to their `after`.
+    /// Listing pages with more to come answer a last_end_time equal to their after.
+    #[arg(long)]
     pub stuck_cursor: bool,
-    /// Fraction of listing pages whose body is an HTML error page (with status 200).
+    /// Fraction of listing pages answered with an HTML error page and status 200.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, value_parser = fraction)]
     pub malformed: f64,
     /// Fraction of requests accepted and never answered.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, value_parser = fraction)]
     pub hang: f64,
     /// Fraction of download redirects to a signed URL that has already expired.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, value_parser = fraction)]
     pub expired: f64,
     /// File bodies trickle at this many bytes per second (0: as fast as possible).
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
     pub bandwidth: u64,
-    /// Only the first file of each event type trickles; the others go at full speed.
+    /// Only the first file of each event type trickles at --bandwidth.
+    #[arg(long)]
     pub slow_first: bool,
-    /// Downloads redirect here instead of to the simulator's own blob host (a hostile or
-    /// misconfigured service).
+    /// Answer every download with a redirect to URL instead of a signed URL of its own.
+    #[arg(long, value_name = "URL")]
     pub redirect_to: Option<String>,
+}
+
+fn fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!("{text:?} is not a fraction from 0 to 1")),
+    }
 }
 
 /// A fault the simulator injected.

@@ -12,24 +12,22 @@ pub mod content;
 pub mod dataset;
 pub mod faults;
 pub mod rng;
-pub mod server;
 pub mod signing;
 pub mod tls;
 
+mod connection;
+mod routes;
+mod wire;
+
 use crate::dataset::{Dataset, DatasetConfig};
 use crate::faults::{FaultConfig, Injector};
-use crate::server::{API_PREFIX, Action, Origin, Recorded, State};
+use crate::routes::{API_PREFIX, State};
 use crate::signing::Signer;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use std::collections::BTreeMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -94,6 +92,34 @@ pub struct FileInfo {
     pub sha256: String,
 }
 
+/// Which origin a request arrived on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// The API host.
+    Api,
+    /// The blob host that serves signed URLs.
+    Blob,
+}
+
+/// A request as the simulator saw it, for tests to inspect.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    /// Where it arrived.
+    pub origin: Origin,
+    /// HTTP method.
+    pub method: String,
+    /// Path, without the query.
+    pub path: String,
+    /// The raw query, if any.
+    pub query: Option<String>,
+    /// Every header, names lower-case, in arrival order.
+    pub headers: Vec<(String, String)>,
+    /// The status answered (0 for a request never answered).
+    pub status: u16,
+    /// When it arrived.
+    pub at: std::time::Instant,
+}
+
 /// A running simulator; it stops when dropped.
 pub struct RunningSim {
     api_base: String,
@@ -153,8 +179,8 @@ pub fn start(config: SimConfig) -> io::Result<RunningSim> {
         .spawn(move || {
             runtime.block_on(async move {
                 tokio::select! {
-                    _ = accept(api, Origin::Api, serving.clone(), acceptor.clone()) => {}
-                    _ = accept(blob, Origin::Blob, serving, acceptor) => {}
+                    _ = connection::accept(api, Origin::Api, serving.clone(), acceptor.clone()) => {}
+                    _ = connection::accept(blob, Origin::Blob, serving, acceptor) => {}
                     _ = stopped => {}
                 }
             });
@@ -167,140 +193,6 @@ pub fn start(config: SimConfig) -> io::Result<RunningSim> {
         shutdown: Some(shutdown),
         thread: Some(thread),
     })
-}
-
-async fn accept(
-    listener: tokio::net::TcpListener,
-    origin: Origin,
-    state: Arc<State>,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        state.connections[origin as usize].fetch_add(1, Ordering::Relaxed);
-        let state = state.clone();
-        let reset = Arc::new(AtomicBool::new(false));
-        let tls = tls.clone();
-        tokio::spawn(async move {
-            let stream = match tls {
-                None => Stream::Plain(stream),
-                // A client that does not trust the CA ends the handshake: nothing to serve.
-                Some(tls) => match tls.accept(stream).await {
-                    Ok(stream) => Stream::Tls(Box::new(stream)),
-                    Err(_) => return,
-                },
-            };
-            let io = Connection {
-                stream,
-                reset: reset.clone(),
-            };
-            let service = service_fn(move |request| {
-                let state = state.clone();
-                let reset = reset.clone();
-                async move {
-                    // Decided (and recorded) on arrival; the latency delays only the answer.
-                    let action = server::handle(&state, origin, &request);
-                    let latency = state.faults.config().latency;
-                    if !latency.is_zero() {
-                        tokio::time::sleep(latency).await;
-                    }
-                    let reply = match action {
-                        Action::Reply(reply) => reply,
-                        Action::Hang => {
-                            // Until the client gives up and the simulator stops.
-                            std::future::pending::<()>().await;
-                            unreachable!("a pending future never completes")
-                        }
-                    };
-                    Ok::<_, std::convert::Infallible>(reply.into_response(reset))
-                }
-            });
-            let _ = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .serve_connection(TokioIo::new(io), service)
-                .await;
-        });
-    }
-}
-
-/// A connection that ends with a reset (RST) instead of a close once its flag is set.
-struct Connection {
-    stream: Stream,
-    reset: Arc<AtomicBool>,
-}
-
-/// Plain TCP, or TLS over it.
-enum Stream {
-    Plain(tokio::net::TcpStream),
-    Tls(Box<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>),
-}
-
-impl Stream {
-    fn tcp(&self) -> &tokio::net::TcpStream {
-        match self {
-            Stream::Plain(tcp) => tcp,
-            Stream::Tls(tls) => tls.get_ref().0,
-        }
-    }
-}
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        if self.reset.load(Ordering::SeqCst) {
-            // A zero linger makes the close send RST and drop whatever is unsent.
-            let _ = socket2::SockRef::from(self.stream.tcp()).set_linger(Some(Duration::ZERO));
-        }
-    }
-}
-
-macro_rules! delegate {
-    ($self:ident, $io:ident => $call:expr) => {
-        match &mut $self.stream {
-            Stream::Plain($io) => {
-                let $io = Pin::new($io);
-                $call
-            }
-            Stream::Tls($io) => {
-                let $io = Pin::new($io.as_mut());
-                $call
-            }
-        }
-    };
-}
-
-impl tokio::io::AsyncRead for Connection {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        delegate!(self, io => io.poll_read(cx, buf))
-    }
-}
-
-impl tokio::io::AsyncWrite for Connection {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        delegate!(self, io => io.poll_write(cx, buf))
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        delegate!(self, io => io.poll_flush(cx))
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.reset.load(Ordering::SeqCst) {
-            // No orderly FIN before the reset.
-            return Poll::Ready(Ok(()));
-        }
-        delegate!(self, io => io.poll_shutdown(cx))
-    }
 }
 
 impl RunningSim {
@@ -357,10 +249,7 @@ impl RunningSim {
     /// The bytes of a file, if it exists.
     pub fn content(&self, id: &str) -> Option<Vec<u8>> {
         let dataset = &self.state.dataset;
-        let config = dataset.config();
-        let file = dataset
-            .file(&config.workspace, id)
-            .or_else(|| dataset.file(&config.org, id))?;
+        let file = dataset.file_by_id(id)?;
         Some(dataset.content(file).to_vec())
     }
 

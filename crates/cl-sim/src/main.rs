@@ -60,66 +60,7 @@ struct Args {
     verbose: bool,
 
     #[command(flatten)]
-    faults: FaultArgs,
-}
-
-/// Faults to inject, each decided per request from the seed, the URL and how many times it
-/// was asked for: the same requests meet the same faults on every run.
-#[derive(clap::Args, Debug)]
-#[command(next_help_heading = "Faults (deterministic by --seed)")]
-struct FaultArgs {
-    /// Delay every answer by MS milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 0)]
-    latency: u64,
-    /// Fraction of API requests answered 429 Too Many Requests, with Retry-After.
-    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, value_parser = fraction)]
-    rate_429: f64,
-    /// Seconds in the Retry-After of those 429s.
-    #[arg(long, value_name = "SECS", default_value_t = 1)]
-    retry_after: u64,
-    /// Fraction of requests (API and blob host) answered 500, 502, 503 or 504.
-    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, value_parser = fraction)]
-    rate_5xx: f64,
-    /// The first K requests of each URL are answered 503.
-    #[arg(long, value_name = "K", default_value_t = 0)]
-    fail_first: u32,
-    /// Fraction of file bodies cut short: the connection closes halfway, Content-Length whole.
-    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, value_parser = fraction)]
-    truncate: f64,
-    /// Fraction of file bodies ending in a connection reset halfway.
-    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, value_parser = fraction)]
-    reset: f64,
-    /// Fraction of file bodies with one byte flipped (size unchanged).
-    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, value_parser = fraction)]
-    corrupt: f64,
-    /// Listing pages with more to come answer a last_end_time equal to their after.
-    #[arg(long)]
-    stuck_cursor: bool,
-    /// Fraction of listing pages answered with an HTML error page and status 200.
-    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, value_parser = fraction)]
-    malformed: f64,
-    /// Fraction of requests accepted and never answered.
-    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, value_parser = fraction)]
-    hang: f64,
-    /// Fraction of download redirects to a signed URL that has already expired.
-    #[arg(long, value_name = "FRACTION", default_value_t = 0.0, value_parser = fraction)]
-    expired: f64,
-    /// File bodies trickle at this many bytes per second (0: as fast as possible).
-    #[arg(long, value_name = "BYTES", default_value_t = 0)]
-    bandwidth: u64,
-    /// Only the first file of each event type trickles at --bandwidth.
-    #[arg(long)]
-    slow_first: bool,
-    /// Answer every download with a redirect to URL instead of a signed URL of its own.
-    #[arg(long, value_name = "URL")]
-    redirect_to: Option<String>,
-}
-
-fn fraction(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
-        _ => Err(format!("{text:?} is not a fraction from 0 to 1")),
-    }
+    faults: FaultConfig,
 }
 
 const EXAMPLES: &str = "\
@@ -154,24 +95,7 @@ fn main() -> Result<()> {
     config.url_ttl = Duration::from_secs(args.url_ttl);
     config.log_requests = args.verbose;
     config.tls = args.tls_ca.is_some();
-    let f = &args.faults;
-    config.faults = FaultConfig {
-        latency: Duration::from_millis(f.latency),
-        rate_429: f.rate_429,
-        retry_after: f.retry_after,
-        rate_5xx: f.rate_5xx,
-        fail_first: f.fail_first,
-        truncate: f.truncate,
-        reset: f.reset,
-        corrupt: f.corrupt,
-        stuck_cursor: f.stuck_cursor,
-        malformed: f.malformed,
-        hang: f.hang,
-        expired: f.expired,
-        bandwidth: f.bandwidth,
-        slow_first: f.slow_first,
-        redirect_to: f.redirect_to.clone(),
-    };
+    config.faults = args.faults;
     let sim = start(config).context("cannot start the simulator")?;
     if let (Some(file), Some(pem)) = (&args.tls_ca, sim.ca_pem()) {
         std::fs::write(file, pem).with_context(|| format!("cannot write {}", file.display()))?;

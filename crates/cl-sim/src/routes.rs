@@ -1,62 +1,28 @@
-//! The HTTP side: the API origin and the blob origin, each request answered by a [`Reply`].
-//!
-//! Handlers only decide *what* to answer; turning a reply into bytes on the wire happens in
-//! one place ([`Reply::into_response`] and [`Payload`]), where faults can be slotted in.
+//! What the simulator answers: the API's routes (listing, download) and the blob host's, each
+//! request first meeting whatever faults are due, then a handler that decides the [`Reply`].
 
 use crate::dataset::{Dataset, FileMeta, Scope};
 use crate::faults::{Fault, Injector, Roll};
 use crate::signing::Signer;
+use crate::wire::{BodyFault, Payload, Reply};
+use crate::{Origin, Recorded};
 use bytes::Bytes;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::header::{HeaderName, HeaderValue};
+use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use jiff::Timestamp;
 use serde_json::{Value, json};
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The API's path prefix, as on the real service.
-pub const API_PREFIX: &str = "/v1/compliance";
+pub(crate) const API_PREFIX: &str = "/v1/compliance";
 const MAX_LIMIT: u64 = 1000;
 const DEFAULT_LIMIT: u64 = 100;
-/// Bodies go out in chunks of this size.
-const CHUNK: usize = 256 << 10;
-
-/// Which origin a request arrived on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Origin {
-    /// The API host.
-    Api,
-    /// The blob host that serves signed URLs.
-    Blob,
-}
-
-/// A request as the simulator saw it, for tests to inspect.
-#[derive(Clone, Debug)]
-pub struct Recorded {
-    /// Where it arrived.
-    pub origin: Origin,
-    /// HTTP method.
-    pub method: String,
-    /// Path, without the query.
-    pub path: String,
-    /// The raw query, if any.
-    pub query: Option<String>,
-    /// Every header, names lower-case, in arrival order.
-    pub headers: Vec<(String, String)>,
-    /// The status answered (0 for a request never answered).
-    pub status: u16,
-    /// When it arrived.
-    pub at: std::time::Instant,
-}
 
 /// Shared state of a running simulator.
-pub struct State {
+pub(crate) struct State {
     pub(crate) dataset: Dataset,
     pub(crate) key: String,
     pub(crate) signer: Signer,
@@ -67,158 +33,45 @@ pub struct State {
     pub(crate) recorded: Mutex<Vec<Recorded>>,
     pub(crate) faults: Injector,
     /// Connections accepted by the API and the blob host.
-    pub(crate) connections: [std::sync::atomic::AtomicU64; 2],
+    pub(crate) connections: [AtomicU64; 2],
 }
 
 /// What to do with a request.
-pub enum Action {
+enum Action {
     /// Answer it.
     Reply(Reply),
     /// Never answer it (the connection stays open until the client gives up).
     Hang,
 }
 
-/// How a body goes wrong on the wire.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum BodyFault {
-    /// Stop halfway and close the connection.
-    Truncate,
-    /// Stop halfway and reset the connection.
-    Reset,
+/// Answers one request on `origin`; `reset` is its connection's flag, set when the body
+/// should end in a reset.
+pub(crate) async fn respond(
+    state: Arc<State>,
+    origin: Origin,
+    request: Request<Incoming>,
+    reset: Arc<AtomicBool>,
+) -> Result<Response<Payload>, Infallible> {
+    // Decided (and recorded) on arrival; the latency delays only the answer.
+    let action = handle(&state, origin, &request);
+    let latency = state.faults.config().latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let reply = match action {
+        Action::Reply(reply) => reply,
+        Action::Hang => {
+            // Until the client gives up and the simulator stops.
+            std::future::pending::<()>().await;
+            unreachable!("a pending future never completes")
+        }
+    };
+    Ok(reply.into_response(reset))
 }
 
-/// What to answer: status, headers and a body.
-pub struct Reply {
-    status: StatusCode,
-    headers: Vec<(HeaderName, String)>,
-    body: Bytes,
-    body_fault: Option<BodyFault>,
-    /// Bytes per tenth of a second, when the body trickles.
-    pace: Option<usize>,
-}
-
-impl Reply {
-    fn new(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Self {
-        Reply {
-            status,
-            headers: vec![(hyper::header::CONTENT_TYPE, content_type.to_owned())],
-            body: body.into(),
-            body_fault: None,
-            pace: None,
-        }
-    }
-
-    fn json(status: StatusCode, value: Value) -> Self {
-        Reply::new(status, "application/json", value.to_string())
-    }
-
-    /// `{"error": {"message": …}}`, the shape most API errors take.
-    fn error(status: StatusCode, message: &str, kind: &str) -> Self {
-        Reply::json(status, json!({"error": {"message": message, "type": kind}}))
-    }
-
-    /// `{"detail": [...]}`, the shape of validation errors (422).
-    fn invalid(param: &str, msg: &str) -> Self {
-        Reply::json(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            json!({"detail": [{"loc": ["query", param], "msg": msg, "type": "value_error"}]}),
-        )
-    }
-
-    /// An object-store style XML error.
-    fn storage_error(status: StatusCode, code: &str, message: &str) -> Self {
-        let xml = format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>\
-             <Message>{message}</Message></Error>"
-        );
-        Reply::new(status, "application/xml", xml)
-    }
-
-    fn with_header(mut self, name: HeaderName, value: String) -> Self {
-        self.headers.push((name, value));
-        self
-    }
-
-    /// Puts the reply on the wire. `reset` is the connection's flag: set, the connection ends
-    /// with a reset instead of a close.
-    pub fn into_response(self, reset: Arc<AtomicBool>) -> Response<Payload> {
-        let cut = self.body_fault.map(|_| self.body.len() / 2);
-        let payload = Payload {
-            data: self.body,
-            sent: 0,
-            cut,
-            reset: (self.body_fault == Some(BodyFault::Reset)).then_some(reset),
-            pace: self.pace,
-            pause: None,
-        };
-        let mut response = Response::new(payload);
-        *response.status_mut() = self.status;
-        for (name, value) in self.headers {
-            if let Ok(value) = HeaderValue::from_str(&value) {
-                response.headers_mut().append(name, value);
-            }
-        }
-        response
-    }
-}
-
-/// A response body sent in fixed-size chunks of shared bytes, never copied whole. It may
-/// stop at `cut`, with the connection closed or reset, while announcing its whole length.
-pub struct Payload {
-    data: Bytes,
-    sent: usize,
-    cut: Option<usize>,
-    reset: Option<Arc<AtomicBool>>,
-    pace: Option<usize>,
-    pause: Option<Pin<Box<tokio::time::Sleep>>>,
-}
-
-impl Body for Payload {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        if let Some(pause) = &mut self.pause {
-            if pause.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            self.pause = None;
-        }
-        let end = self.cut.unwrap_or(self.data.len());
-        if self.sent >= end {
-            if self.cut.is_none() {
-                return Poll::Ready(None);
-            }
-            if let Some(reset) = &self.reset {
-                reset.store(true, Ordering::SeqCst);
-            }
-            // Failing the body makes hyper drop the connection mid-response.
-            return Poll::Ready(Some(Err(std::io::Error::other("injected: body cut short"))));
-        }
-        let step = self.pace.unwrap_or(CHUNK).max(1);
-        let next = (self.sent + step).min(end);
-        let chunk = self.data.slice(self.sent..next);
-        self.sent = next;
-        if self.pace.is_some() {
-            self.pause = Some(Box::pin(tokio::time::sleep(Duration::from_millis(100))));
-        }
-        Poll::Ready(Some(Ok(Frame::data(chunk))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.cut.is_none() && self.sent >= self.data.len()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact((self.data.len() - self.sent) as u64)
-    }
-}
-
-/// Answers one request on `origin`, with whatever faults are due.
-pub fn handle(state: &State, origin: Origin, request: &Request<Incoming>) -> Action {
+/// Decides, logs and records the answer to one request on `origin`, with whatever faults
+/// are due.
+fn handle(state: &State, origin: Origin, request: &Request<Incoming>) -> Action {
     let uri = request.uri();
     // Signed URLs change on every redirect: count tries of a blob by its path alone.
     let key = match (origin, uri.query()) {
@@ -259,7 +112,7 @@ pub fn handle(state: &State, origin: Origin, request: &Request<Incoming>) -> Act
             Origin::Blob => blob(state, request, &roll),
         }
     };
-    log(state, origin, request, Some(reply.status.as_u16()));
+    log(state, origin, request, Some(reply.status().as_u16()));
     Action::Reply(reply)
 }
 
@@ -357,29 +210,23 @@ fn api(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
 }
 
 fn list(state: &State, scope: Scope, principal: &str, query: &str, roll: &Roll<'_>) -> Reply {
-    let params = parse_query(query);
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let Some(event_type) = param("event_type") else {
+    let query = Query::parse(query);
+    let Some(event_type) = query.get("event_type") else {
         return Reply::invalid("event_type", "field required");
     };
-    let Some(after) = param("after") else {
+    let Some(after) = query.get("after") else {
         return Reply::invalid("after", "field required");
     };
     let after_text = after.to_owned();
     let Ok(after) = after.parse::<Timestamp>() else {
         return Reply::invalid("after", "invalid datetime format");
     };
-    let before = match param("before").map(str::parse::<Timestamp>) {
+    let before = match query.get("before").map(str::parse::<Timestamp>) {
         None => None,
         Some(Ok(ts)) => Some(ts),
         Some(Err(_)) => return Reply::invalid("before", "invalid datetime format"),
     };
-    let limit = match param("limit").map(str::parse::<u64>) {
+    let limit = match query.get("limit").map(str::parse::<u64>) {
         None => DEFAULT_LIMIT,
         Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
         Some(_) => {
@@ -488,14 +335,8 @@ fn blob(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
              Authorization header should be specified",
         );
     }
-    let params = parse_query(request.uri().query().unwrap_or(""));
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let (Some(expires), Some(signature)) = (param("expires"), param("signature")) else {
+    let query = Query::parse(request.uri().query().unwrap_or(""));
+    let (Some(expires), Some(signature)) = (query.get("expires"), query.get("signature")) else {
         return Reply::storage_error(
             StatusCode::FORBIDDEN,
             "AccessDenied",
@@ -514,12 +355,8 @@ fn blob(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
         return Reply::storage_error(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired");
     }
     let dataset = &state.dataset;
-    let config = dataset.config();
-    let file = dataset
-        .file(&config.workspace, id)
-        .or_else(|| dataset.file(&config.org, id));
     let config = state.faults.config();
-    match file {
+    match dataset.file_by_id(id) {
         Some(file) => {
             let mut content = dataset.content(file);
             let mut body_fault = None;
@@ -534,11 +371,10 @@ fn blob(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
                 bytes[at.min(last)] ^= 0x20;
                 content = Bytes::from(bytes);
             }
-            let mut reply = Reply::new(StatusCode::OK, "application/jsonl", content);
-            reply.body_fault = body_fault;
             let trickles = config.bandwidth > 0 && (!config.slow_first || file.index == 0);
-            reply.pace = trickles.then(|| (config.bandwidth / 10).max(1) as usize);
-            reply
+            Reply::new(StatusCode::OK, "application/jsonl", content)
+                .with_body_fault(body_fault)
+                .with_bandwidth(trickles.then_some(config.bandwidth))
         }
         None => Reply::storage_error(
             StatusCode::NOT_FOUND,
@@ -548,19 +384,33 @@ fn blob(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
     }
 }
 
-/// Splits a query into decoded pairs, reading `+` as a space as form decoding does.
-fn parse_query(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (
-                percent_decode(&k.replace('+', " ")),
-                percent_decode(&v.replace('+', " ")),
-            )
-        })
-        .collect()
+/// A query string as decoded pairs, in order.
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    /// Splits `query` into pairs, reading `+` as a space as form decoding does.
+    fn parse(query: &str) -> Self {
+        let pairs = query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                (
+                    percent_decode(&k.replace('+', " ")),
+                    percent_decode(&v.replace('+', " ")),
+                )
+            })
+            .collect();
+        Query(pairs)
+    }
+
+    /// The first value given for `name`.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 fn percent_decode(text: &str) -> String {
@@ -589,7 +439,7 @@ mod tests {
 
     #[test]
     fn query_decoding_reads_plus_as_space() {
-        let q = parse_query("after=2026-07-16T01%3A00%3A00%2B00%3A00&x=a+b&flag");
+        let q = Query::parse("after=2026-07-16T01%3A00%3A00%2B00%3A00&x=a+b&flag").0;
         assert_eq!(q[0], ("after".into(), "2026-07-16T01:00:00+00:00".into()));
         assert_eq!(q[1], ("x".into(), "a b".into()));
         assert_eq!(q[2], ("flag".into(), "".into()));
