@@ -1,8 +1,11 @@
 //! The library behind `cl-list` and `cl-fetch`: everything except flags, printing and exit codes.
 //!
-//! It talks to the Compliance Logs Platform API ([`api::Client`]), pages through listings
-//! ([`paging::Pager`]), parses what users pipe in ([`input`]) and delivers files verified and
-//! whole ([`fetch`]). Binaries wire these together; nothing here writes to a terminal.
+//! Two pipelines, one per tool: [`listing`] pages through the API ([`paging`], [`page`]) and
+//! writes one [`line`] per file; [`fetch`] reads those lines back, downloads each file
+//! ([`download`], through [`retry`] and the HTTP client in [`api`]) and [`delivery`] hands it
+//! over whole, in order, recording progress in the [`checkpoint`]. ARCHITECTURE.md at the
+//! repository's root maps every module. Binaries wire these together; nothing here parses
+//! flags, writes to a terminal or picks an exit code: what happens is told through [`observe`].
 
 pub mod api;
 pub mod checkpoint;
