@@ -221,7 +221,8 @@ fn directory_mode_writes_whole_files_and_a_manifest_then_skips_them() {
                 format!(
                     "{{\"id\":\"{id}\",\"path\":\"{lake}/{ws}/AUTH_LOG/2026-07-16/{id}.jsonl\",\"bytes\":{},\
                      \"sha256\":\"{}\",\"status\":\"{status}\",\"event_type\":\"AUTH_LOG\",\
-                     \"principal\":\"{ws}\",\"end_time\":\"{}\",\"cursor\":\"{cursor}\"}}\n",
+                     \"principal\":\"{ws}\",\"end_time\":\"{}\",\"cursor\":\"{cursor}\",\
+                     \"verified\":true}}\n",
                     f.size,
                     f.sha256,
                     f.end_time,
@@ -334,7 +335,7 @@ fn bare_ids_land_flat_in_the_directory() {
         format!(
             "{{\"id\":\"{id}\",\"path\":\"{}/{id}.jsonl\",\"bytes\":{},\"sha256\":\"{digest}\",\
              \"status\":\"downloaded\",\"event_type\":null,\"principal\":\"{}\",\"end_time\":null,\
-             \"cursor\":null}}\n",
+             \"cursor\":null,\"verified\":true}}\n",
             dir.path().display(),
             files[0].size,
             sim.ws(),

@@ -372,3 +372,312 @@ fn listing_metadata_of_an_unexpected_type_never_blocks_a_file() {
         "{err}"
     );
 }
+
+/// A sink for `--exec`: keeps what it accepts in `sink/`, logs every call with its
+/// environment, and refuses an id listed in `refuse`, or everything while `down` exists.
+const SINK: &str = r#"
+    echo "$CL_ID $CL_PRINCIPAL $CL_EVENT_TYPE $CL_END_TIME $CL_FILE_NAME $CL_FILE_SHA256 $CL_BYTES" >> calls
+    if [ -e down ] || grep -qx "$CL_ID" refuse 2>/dev/null; then cat > /dev/null; exit 7; fi
+    mkdir -p sink && cat > "sink/$CL_ID" && echo "$CL_ID" >> accepted
+"#;
+
+fn exec_pipeline(sim: &Sim, dir: &Path) -> std::process::Output {
+    std::fs::write(dir.join("sink.sh"), SINK).unwrap();
+    sim.sh(&format!(
+        "cl-list \"$P\" -q -e AUTH_LOG --after {BEFORE_ALL} --limit 3 --state s.json \
+         | cl-fetch -q -j 3 --retries 1 --state s.json --exec 'sh sink.sh' > manifest"
+    ))
+    .current_dir(dir)
+    .output()
+}
+
+fn accepted(dir: &Path) -> Vec<String> {
+    read(&dir.join("accepted"))
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn exec_hands_each_file_over_and_a_refused_one_comes_again_on_the_next_run() {
+    let sim = Sim::start();
+    let dir = tempfile::tempdir().unwrap();
+    let files = sim.files(sim.ws(), "AUTH_LOG");
+    std::fs::write(dir.path().join("refuse"), format!("{}\n", files[4].id)).unwrap();
+    let out = exec_pipeline(&sim, dir.path());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "cl-fetch: handing {} to --exec: the command exited with 7\n",
+            files[4].id
+        )),
+        "{}",
+        stderr(&out)
+    );
+    let mut first = accepted(dir.path());
+    first.sort();
+    let mut want: Vec<String> = files
+        .iter()
+        .map(|f| f.id.clone())
+        .filter(|id| *id != files[4].id)
+        .collect();
+    want.sort();
+    assert_eq!(first, want);
+    // The manifest names exactly what the sink accepted, in input order.
+    let manifest = read(&dir.path().join("manifest"));
+    let listed: Vec<String> = manifest
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .inspect(|v| assert_eq!(v["status"], "delivered"))
+        .map(|v| v["id"].as_str().unwrap().to_owned())
+        .collect();
+    let in_order: Vec<String> = files
+        .iter()
+        .map(|f| f.id.clone())
+        .filter(|id| *id != files[4].id)
+        .collect();
+    assert_eq!(listed, in_order);
+    // What the sink got, and the environment it got it with.
+    for f in &files {
+        if f.id != files[4].id {
+            assert_bytes(
+                &std::fs::read(dir.path().join("sink").join(&f.id)).unwrap(),
+                &sim.stream([f.id.as_str()]),
+            );
+        }
+    }
+    let calls = read(&dir.path().join("calls"));
+    let f = &files[0];
+    assert!(
+        calls.contains(&format!(
+            "{} {} AUTH_LOG {} {} {} {}\n",
+            f.id,
+            sim.ws(),
+            f.end_time,
+            f.file_name,
+            f.sha256,
+            f.size
+        )),
+        "{calls}"
+    );
+
+    // The sink heals: the rerun hands over exactly the refused file, once.
+    std::fs::remove_file(dir.path().join("refuse")).unwrap();
+    let out = exec_pipeline(&sim, dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(&accepted(dir.path())[want.len()..], [files[4].id.clone()]);
+    let out = exec_pipeline(&sim, dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(accepted(dir.path()).len(), files.len(), "each file once");
+}
+
+#[test]
+fn exec_with_a_sink_that_is_down_loses_nothing() {
+    let sim = Sim::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("down"), "").unwrap();
+    let out = exec_pipeline(&sim, dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(accepted(dir.path()).is_empty());
+    assert_eq!(read(&dir.path().join("manifest")), "");
+    assert!(stderr(&out).ends_with("; 7 FAILED\n"), "{}", stderr(&out));
+    // Back up: everything is handed over, once.
+    std::fs::remove_file(dir.path().join("down")).unwrap();
+    assert!(exec_pipeline(&sim, dir.path()).status.success());
+    assert!(exec_pipeline(&sim, dir.path()).status.success());
+    let mut got = accepted(dir.path());
+    got.sort();
+    let mut want: Vec<String> = sim
+        .files(sim.ws(), "AUTH_LOG")
+        .into_iter()
+        .map(|f| f.id)
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn with_state_a_stdout_file_is_flushed_to_disk_before_files_are_recorded() {
+    let sim = Sim::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = sim
+        .sh(&format!(
+            "cl-list \"$P\" -q -e AUTH_LOG --after {BEFORE_ALL} > in.jsonl
+             strace -f -y -e trace=fdatasync,fsync -o trace cl-fetch -q --state s.json \
+                 < in.jsonl > out.jsonl
+             grep -c 'out.jsonl>' trace"
+        ))
+        .current_dir(dir.path())
+        .stdout();
+    assert_eq!(out.trim(), "7", "one flush of out.jsonl per file recorded");
+}
+
+#[test]
+fn a_directory_that_cannot_hold_the_files_stops_the_run_with_one_error() {
+    let sim = Sim::start();
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    std::fs::create_dir(&lake).unwrap();
+    // Where the layout needs a directory there is a file.
+    std::fs::write(lake.join(sim.ws()), "").unwrap();
+    let input = sim.listing(sim.ws(), &sim.files(sim.ws(), "AUTH_LOG"), 100);
+    let out = sim
+        .cmd("cl-fetch")
+        .args(["-q", "-o"])
+        .arg(&lake)
+        .stdin(input.clone())
+        .assert_exit(1);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "cl-fetch: creating {0}/{1}/AUTH_LOG/2026-07-16: {0}/{1} is a file, not a directory\n",
+            lake.display(),
+            sim.ws()
+        )
+    );
+    // A full output: one error, the operating system's words once.
+    let out = sim.sh("cl-fetch -q > /dev/full").stdin(input).output();
+    assert_eq!(
+        stderr(&out),
+        "cl-fetch: writing to stdout: No space left on device (os error 28)\n"
+    );
+    // A state file that cannot be saved where it is.
+    let out = sim
+        .cmd("cl-fetch")
+        .current_dir(dir.path())
+        .arg("--state")
+        .arg(format!("lake/{}/s.json", sim.ws()))
+        .args(["-q", "--principal", sim.ws(), "eclf_x"])
+        .output();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut enc, data).unwrap();
+    enc.finish().unwrap()
+}
+
+fn zlib(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut enc, data).unwrap();
+    enc.finish().unwrap()
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A download answered with `body` under `Content-Encoding: encoding`, for a line that
+/// lists `size` and `sha` (or nothing).
+fn fetch_encoded(
+    encoding: &str,
+    body: &[u8],
+    listed: Option<(usize, String)>,
+) -> std::process::Output {
+    let mut answer = format!(
+        "HTTP/1.1 200 OK\r\ncontent-encoding: {encoding}\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    answer.extend_from_slice(body);
+    let server = Canned::start(answer);
+    let line = match listed {
+        Some((size, sha)) => format!(
+            "{{\"id\":\"eclf_z\",\"principal\":\"ws-1\",\"file_size\":{size},\"file_sha256\":\"{sha}\"}}\n"
+        ),
+        None => "eclf_z\n".to_owned(),
+    };
+    server
+        .cmd("cl-fetch")
+        .args(["-q", "--retries", "0", "--principal", "ws-1"])
+        .stdin(line)
+        .output()
+}
+
+#[test]
+fn compressed_answers_are_decoded_and_checked_never_delivered_as_they_came() {
+    let log = b"{\"event_id\":\"e1\"}\n{\"event_id\":\"e2\"}\n".repeat(50);
+    for (encoding, body) in [
+        ("gzip", gzip(&log)),
+        ("deflate", zlib(&log)),
+        ("x-gzip", gzip(&log)),
+    ] {
+        // The listing describes the log file...
+        let out = fetch_encoded(encoding, &body, Some((log.len(), sha256_hex(&log))));
+        assert!(out.status.success(), "{encoding}: {}", stderr(&out));
+        assert_bytes(&out.stdout, &log);
+        // ...or the compressed object as stored: the log file is delivered either way.
+        let out = fetch_encoded(encoding, &body, Some((body.len(), sha256_hex(&body))));
+        assert!(out.status.success(), "{encoding}: {}", stderr(&out));
+        assert_bytes(&out.stdout, &log);
+        // Neither: a mismatch that names the encoding.
+        let out = fetch_encoded(encoding, &body, Some((7, "0".repeat(64))));
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(out.stdout, b"");
+        assert!(
+            stderr(&out).contains(&format!(
+                "size mismatch: the listing says 7 bytes, got {} after {encoding} decoding ({} bytes as served)",
+                log.len(),
+                body.len()
+            )),
+            "{}",
+            stderr(&out)
+        );
+    }
+    // A body that does not decode, and an encoding that cannot be.
+    let out = fetch_encoded("gzip", b"not gzip at all", None);
+    assert!(
+        stderr(&out).contains("the gzip body does not decode"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(out.stdout, b"");
+    let out = fetch_encoded("br", b"\x0b\x02\x80", None);
+    assert!(
+        stderr(&out).contains("Content-Encoding \"br\", which cannot be decoded"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(out.stdout, b"");
+}
+
+#[test]
+fn a_file_nothing_could_check_is_marked_unverified() {
+    let server = Canned::start(
+        b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n{\"event_id\":\"e1\"}\n".to_vec(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = server
+        .cmd("cl-fetch")
+        .args(["-q", "--principal", "ws-1", "-o"])
+        .arg(dir.path())
+        .arg("eclf_u")
+        .assert_exit(0);
+    let manifest: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(manifest["verified"], false, "{manifest}");
+    // With a listed size it is checked, and says so.
+    let out = server
+        .cmd("cl-fetch")
+        .args(["-q", "-o"])
+        .arg(dir.path())
+        .stdin("{\"id\":\"eclf_v\",\"principal\":\"ws-1\",\"file_size\":18}\n")
+        .assert_exit(0);
+    let manifest: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(manifest["verified"], true, "{manifest}");
+    // On stdout, a warning says it.
+    let out = server
+        .cmd("cl-fetch")
+        .args(["--principal", "ws-1", "eclf_w"])
+        .assert_exit(0);
+    assert!(
+        stderr(&out).contains("eclf_w: written unverified"),
+        "{}",
+        stderr(&out)
+    );
+}

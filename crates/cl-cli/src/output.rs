@@ -17,6 +17,16 @@ pub fn stdout_reader_gone() -> bool {
     }
 }
 
+/// Stdout, when it is a regular file (`> out.jsonl`), as a file that can be flushed to disk.
+pub fn stdout_file() -> Option<std::fs::File> {
+    #[cfg(unix)]
+    let handle = std::os::fd::AsFd::as_fd(&std::io::stdout()).try_clone_to_owned();
+    #[cfg(windows)]
+    let handle = std::os::windows::io::AsHandle::as_handle(&std::io::stdout()).try_clone_to_owned();
+    let file = std::fs::File::from(handle.ok()?);
+    file.metadata().ok()?.is_file().then_some(file)
+}
+
 /// Elsewhere the next write tells.
 #[cfg(not(unix))]
 pub fn stdout_reader_gone() -> bool {

@@ -84,8 +84,11 @@ pub struct Client {
 /// An open download: the file's bytes as they arrive.
 pub struct Download {
     reader: BodyReader<'static>,
-    /// The size the server announced, if it did.
+    /// The size the server announced, if it did: of the bytes as served.
     pub content_length: Option<u64>,
+    /// How the server says it encoded the bytes (`Content-Encoding`), lower-cased; `None` for
+    /// none or `identity`.
+    pub content_encoding: Option<String>,
 }
 
 impl Read for Download {
@@ -291,9 +294,16 @@ impl Download {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok());
+        let content_encoding = response
+            .headers()
+            .get(header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_ascii_lowercase())
+            .filter(|v| !v.is_empty() && v != "identity");
         Download {
             reader: response.into_body().into_reader(),
             content_length,
+            content_encoding,
         }
     }
 }

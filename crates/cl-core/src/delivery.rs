@@ -7,6 +7,7 @@ use crate::checkpoint::Checkpoint;
 use crate::download::{Verified, download, verify_existing};
 use crate::durable;
 use crate::error::{Error, Result};
+use crate::exec;
 use crate::layout::Layout;
 use crate::line::{FileId, FileRef};
 use crate::observe::{Event, Observer};
@@ -14,6 +15,7 @@ use crate::retry::Retrier;
 use crate::spool::{MemoryBudget, Spool};
 use serde_json::json;
 use std::collections::HashSet;
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -32,6 +34,9 @@ pub enum Destination {
     /// Each file into this directory, where the layout puts it; a manifest line per file to
     /// the output stream.
     Directory(PathBuf, Layout),
+    /// Each file to this shell command, on its stdin; a manifest line per file the command
+    /// accepted (exit 0) to the output stream.
+    Exec(String),
 }
 
 impl Destination {
@@ -39,7 +44,7 @@ impl Destination {
     pub fn path_of(&self, file: &FileRef) -> Result<Option<PathBuf>, String> {
         match self {
             Destination::Directory(dir, layout) => layout.path(file).map(|p| Some(dir.join(p))),
-            Destination::Stdout => Ok(None),
+            Destination::Stdout | Destination::Exec(_) => Ok(None),
         }
     }
 }
@@ -68,6 +73,8 @@ pub(crate) enum Outcome {
         spool: Spool,
         verified: Verified,
     },
+    /// Accepted by the `--exec` command.
+    Handed { file: FileRef, verified: Verified },
     /// Stored under DIR, or found there whole already (directory mode).
     Stored {
         file: FileRef,
@@ -116,9 +123,20 @@ impl Preparer {
     }
 
     /// Downloads `file` (retrying) into a spool, or stores it at `path` below DIR unless a
-    /// verified copy is there already.
+    /// verified copy is there already, or hands it to the `--exec` command. A failure that
+    /// every file would meet (a full disk) stops the run.
     pub(crate) fn prepare(&self, file: FileRef, path: Option<PathBuf>) -> Outcome {
         let result = match (&self.destination, path) {
+            (Destination::Exec(command), _) => {
+                self.spooled(&file, true).and_then(|(mut spool, verified)| {
+                    self.retry
+                        .run(|| exec::hand_over(command, &file, &verified, &mut spool))
+                        .map(|()| Outcome::Handed {
+                            file: file.clone(),
+                            verified,
+                        })
+                })
+            }
             (Destination::Directory(..), Some(path)) => match verify_existing(&file, &path) {
                 Ok(Some(verified)) => Ok((verified, true)),
                 Ok(None) => self
@@ -134,21 +152,29 @@ impl Preparer {
                 skipped,
             }),
             _ => self
-                .retry
-                .run(|| {
-                    let mut spool = Spool::new(SPOOL_PER_FILE, self.budget.clone());
-                    download(&self.client, &file, &mut spool, false, &self.cancel)
-                        .map(|verified| (spool, verified))
-                })
+                .spooled(&file, false)
                 .map(|(spool, verified)| Outcome::Ready {
                     file: file.clone(),
                     spool,
                     verified,
                 }),
         };
-        result.unwrap_or_else(|error| Outcome::Failed {
-            file: Some(file),
-            error,
+        match result {
+            Ok(outcome) => outcome,
+            Err(error) if error.is_systemic() => Outcome::Fatal(error),
+            Err(error) => Outcome::Failed {
+                file: Some(file),
+                error,
+            },
+        }
+    }
+
+    /// Downloads `file` (retrying) into a spool, where it waits to be handed on.
+    fn spooled(&self, file: &FileRef, digest: bool) -> Result<(Spool, Verified)> {
+        self.retry.run(|| {
+            let mut spool = Spool::new(SPOOL_PER_FILE, self.budget.clone());
+            download(&self.client, file, &mut spool, digest, &self.cancel)
+                .map(|verified| (spool, verified))
         })
     }
 
@@ -192,6 +218,10 @@ pub(crate) struct Delivery<'a> {
     pub(crate) observer: &'a dyn Observer,
     pub(crate) checkpoint: Option<Checkpoint>,
     pub(crate) summary: Summary,
+    /// The output, when it is a regular file, to flush to disk before recording files.
+    pub(crate) out_file: Option<File>,
+    /// The output carries manifest lines (directory and `--exec` modes).
+    pub(crate) manifest: bool,
 }
 
 impl Delivery<'_> {
@@ -201,13 +231,35 @@ impl Delivery<'_> {
         match outcome {
             Outcome::Ready {
                 file,
-                spool,
+                mut spool,
                 verified,
             } => {
+                if !verified.checked {
+                    let message = format!(
+                        "{}: written unverified: no Content-Length, and no size or digest listed",
+                        file.id
+                    );
+                    self.observer.event(&Event::Warning { message: &message });
+                }
                 spool.copy_to(self.out).map_err(writing)?;
                 if !verified.ends_with_newline {
                     self.out.write_all(b"\n").map_err(writing)?;
                 }
+                self.out.flush().map_err(writing)?;
+                // Recorded as delivered only once on disk, where the output is a file.
+                if let (Some(_), Some(file)) = (&self.checkpoint, &self.out_file) {
+                    file.sync_data()
+                        .map_err(|e| Error::io("flushing stdout to disk", e))?;
+                }
+                self.delivered(&file, verified.bytes, false)?;
+            }
+            Outcome::Handed { file, verified } => {
+                writeln!(
+                    self.out,
+                    "{}",
+                    manifest_line(&file, None, &verified, "delivered")
+                )
+                .map_err(writing)?;
                 self.out.flush().map_err(writing)?;
                 self.delivered(&file, verified.bytes, false)?;
             }
@@ -217,12 +269,9 @@ impl Delivery<'_> {
                 verified,
                 skipped,
             } => {
-                writeln!(
-                    self.out,
-                    "{}",
-                    manifest_line(&file, &path, &verified, skipped)
-                )
-                .map_err(writing)?;
+                let status = if skipped { "skipped" } else { "downloaded" };
+                let line = manifest_line(&file, Some(&path), &verified, status);
+                writeln!(self.out, "{line}").map_err(writing)?;
                 self.out.flush().map_err(writing)?;
                 self.delivered(&file, verified.bytes, skipped)?;
             }
@@ -231,10 +280,11 @@ impl Delivery<'_> {
                     bytes: file.file_size.unwrap_or(0),
                     sha256: file.file_sha256,
                     ends_with_newline: true,
+                    checked: true,
                 };
-                if let Some(path) = path {
-                    writeln!(self.out, "{}", manifest_line(&file, &path, &listed, true))
-                        .map_err(writing)?;
+                if path.is_some() || self.manifest {
+                    let line = manifest_line(&file, path.as_deref(), &listed, "skipped");
+                    writeln!(self.out, "{line}").map_err(writing)?;
                     self.out.flush().map_err(writing)?;
                 }
                 self.delivered(&file, listed.bytes, true)?;
@@ -288,18 +338,25 @@ impl Delivery<'_> {
     }
 }
 
-/// The manifest line of a file stored under DIR.
-fn manifest_line(file: &FileRef, path: &Path, verified: &Verified, skipped: bool) -> String {
-    json!({
-        "id": file.id.as_str(),
-        "path": path.to_string_lossy(),
+/// The manifest line of a file stored under DIR (`path`) or handed to `--exec`.
+fn manifest_line(file: &FileRef, path: Option<&Path>, verified: &Verified, status: &str) -> String {
+    let mut line = serde_json::Map::new();
+    line.insert("id".into(), file.id.as_str().into());
+    if let Some(path) = path {
+        line.insert("path".into(), path.to_string_lossy().into());
+    }
+    let rest = json!({
         "bytes": verified.bytes,
         "sha256": verified.sha256.map(|d| d.to_string()),
-        "status": if skipped { "skipped" } else { "downloaded" },
+        "status": status,
         "event_type": file.event_type,
         "principal": file.principal.as_str(),
         "end_time": file.end_time,
         "cursor": file.cursor,
-    })
-    .to_string()
+        "verified": verified.checked,
+    });
+    if let serde_json::Value::Object(rest) = rest {
+        line.extend(rest);
+    }
+    serde_json::Value::Object(line).to_string()
 }

@@ -2,10 +2,11 @@
 //! its listing promised (`file_size`, `file_sha256`), whether they come from the API or from
 //! a copy already on disk.
 
-use crate::api::Client;
-use crate::error::{Error, Result};
+use crate::api::{Client, Download};
+use crate::error::{Error, Result, quote};
 use crate::line::FileRef;
 use crate::sha256::{Hasher, Sha256Digest};
+use flate2::read::{MultiGzDecoder, ZlibDecoder};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::Path;
@@ -23,11 +24,15 @@ pub struct Verified {
     pub sha256: Option<Sha256Digest>,
     /// True when it is empty or ends in `\n`.
     pub ends_with_newline: bool,
+    /// False when nothing could check that it is whole: no `Content-Length`, no listed size
+    /// or digest, no encoding with a checksum. A body cut short would have looked the same.
+    pub checked: bool,
 }
 
 /// Downloads `file` once into `sink`, checking it on the way. `digest` asks for the SHA-256
 /// even when the listing gave none to compare (to print it). Stops at the next chunk once
-/// `cancel` is set.
+/// `cancel` is set. A body the blob host compressed (`Content-Encoding: gzip` or `deflate`)
+/// is decoded: the log file is what reaches `sink`, never the compressed bytes.
 pub fn download(
     client: &Client,
     file: &FileRef,
@@ -36,29 +41,119 @@ pub fn download(
     cancel: &AtomicBool,
 ) -> Result<Verified> {
     let context = format!("downloading {}", file.id);
-    let mut download = client.open_download(&file.principal, file.id.as_str())?;
+    let download = client.open_download(&file.principal, file.id.as_str())?;
+    let announced = download.content_length;
+    let encoding = download.content_encoding.clone();
+    // The listing may describe the bytes as served rather than decoded: hash both then.
+    let mut served = Served {
+        hasher: Hasher::new(encoding.is_some() && file.file_sha256.is_some()),
+        inner: download,
+        failed: false,
+    };
     let mut hasher = Hasher::new(digest || file.file_sha256.is_some());
-    match pump(&mut download, sink, &mut hasher, cancel) {
+    let pumped = match encoding.as_deref() {
+        None => pump(&mut served, sink, &mut hasher, cancel),
+        Some("gzip" | "x-gzip") => pump(
+            &mut MultiGzDecoder::new(&mut served),
+            sink,
+            &mut hasher,
+            cancel,
+        ),
+        Some("deflate") => pump(
+            &mut ZlibDecoder::new(&mut served),
+            sink,
+            &mut hasher,
+            cancel,
+        ),
+        Some(other) => {
+            return Err(Error::Protocol {
+                context,
+                message: format!(
+                    "the body came with Content-Encoding {}, which cannot be decoded here",
+                    quote(other)
+                ),
+            });
+        }
+    };
+    match pumped {
         Ok(()) => {}
         Err(Pump::Interrupted) => return Err(Error::Interrupted),
         Err(Pump::Write(e)) => return Err(Error::io(format!("buffering {}", file.id), e)),
-        Err(Pump::Read(e)) => {
-            let of = download
-                .content_length
-                .map(|n| format!(" of {n}"))
-                .unwrap_or_default();
+        Err(Pump::Read(e)) if served.failed => {
+            let of = announced.map(|n| format!(" of {n}")).unwrap_or_default();
             return Err(Error::Transport {
                 context,
                 message: format!(
                     "the transfer broke off after {}{of} bytes: {}",
-                    hasher.bytes(),
+                    served.hasher.bytes(),
                     client.describe(ureq::Error::from(e))
                 ),
             });
         }
+        Err(Pump::Read(e)) => {
+            return Err(Error::Integrity {
+                context,
+                message: format!(
+                    "the {} body does not decode: {e}",
+                    encoding.as_deref().unwrap_or("")
+                ),
+            });
+        }
     }
-    check(file, download.content_length, hasher)
-        .map_err(|message| Error::Integrity { context, message })
+    let served_bytes = served.hasher.bytes();
+    check_length(announced, served_bytes).map_err(|message| Error::Integrity {
+        context: context.clone(),
+        message,
+    })?;
+    let (bytes, ends_with_newline) = (hasher.bytes(), hasher.ends_with_newline());
+    let sha256 = hasher.finish();
+    let listed = check_listing(file, bytes, sha256);
+    if let (Err(why), Some(encoding)) = (&listed, &encoding) {
+        // A listing that describes the compressed object is met by the bytes as served.
+        if check_listing(file, served_bytes, served.hasher.finish()).is_err() {
+            return Err(Error::Integrity {
+                context,
+                message: format!(
+                    "{why} after {encoding} decoding ({served_bytes} bytes as served)"
+                ),
+            });
+        }
+    } else {
+        listed.map_err(|message| Error::Integrity { context, message })?;
+    }
+    Ok(Verified {
+        bytes,
+        sha256,
+        ends_with_newline,
+        checked: announced.is_some() || encoding.is_some() || listed_anything(file),
+    })
+}
+
+/// The body as the blob host sent it: counted (and hashed when asked) on its way to the
+/// decoder, noting whether a read failed on the wire.
+struct Served {
+    inner: Download,
+    hasher: Hasher,
+    failed: bool,
+}
+
+impl Read for Served {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.hasher.update(&buf[..n]);
+                Ok(n)
+            }
+            Err(e) => {
+                self.failed = e.kind() != io::ErrorKind::Interrupted;
+                Err(e)
+            }
+        }
+    }
+}
+
+fn listed_anything(file: &FileRef) -> bool {
+    file.file_size.is_some() || file.file_sha256.is_some()
 }
 
 /// Reads a copy already on disk and checks it the same way. `None` when it is not the file
@@ -82,10 +177,18 @@ pub fn verify_existing(file: &FileRef, path: &Path) -> Result<Option<Verified>> 
         &mut hasher,
         &AtomicBool::new(false),
     ) {
-        Ok(()) => Ok(check(file, None, hasher).ok()),
-        Err(Pump::Read(e) | Pump::Write(e)) => Err(reading(e)),
-        Err(Pump::Interrupted) => Err(Error::Interrupted),
+        Ok(()) => {}
+        Err(Pump::Read(e) | Pump::Write(e)) => return Err(reading(e)),
+        Err(Pump::Interrupted) => return Err(Error::Interrupted),
     }
+    let (bytes, ends_with_newline) = (hasher.bytes(), hasher.ends_with_newline());
+    let sha256 = hasher.finish();
+    Ok(check_listing(file, bytes, sha256).ok().map(|()| Verified {
+        bytes,
+        sha256,
+        ends_with_newline,
+        checked: listed_anything(file),
+    }))
 }
 
 /// Why copying stopped early.
@@ -118,17 +221,18 @@ fn pump(
     }
 }
 
-/// The one check of a file's bytes: the length the server announced, then the size and the
-/// digest the listing promised. Says expected against got when they differ.
-fn check(file: &FileRef, announced: Option<u64>, hasher: Hasher) -> Result<Verified, String> {
-    let bytes = hasher.bytes();
-    let ends_with_newline = hasher.ends_with_newline();
-    let sha256 = hasher.finish();
-    if let Some(expected) = announced.filter(|&n| n != bytes) {
-        return Err(format!(
+/// The length the server announced against what arrived.
+fn check_length(announced: Option<u64>, bytes: u64) -> Result<(), String> {
+    match announced {
+        Some(expected) if expected != bytes => Err(format!(
             "Content-Length said {expected} bytes but {bytes} arrived"
-        ));
+        )),
+        _ => Ok(()),
     }
+}
+
+/// The size and digest the listing promised against the file's. Says expected against got.
+fn check_listing(file: &FileRef, bytes: u64, sha256: Option<Sha256Digest>) -> Result<(), String> {
     if let Some(expected) = file.file_size.filter(|&n| n != bytes) {
         return Err(format!(
             "size mismatch: the listing says {expected} bytes, got {bytes}"
@@ -141,11 +245,7 @@ fn check(file: &FileRef, announced: Option<u64>, hasher: Hasher) -> Result<Verif
             "sha256 mismatch: the listing says {expected}, got {got}"
         ));
     }
-    Ok(Verified {
-        bytes,
-        sha256,
-        ends_with_newline,
-    })
+    Ok(())
 }
 
 #[cfg(test)]
@@ -169,31 +269,26 @@ mod tests {
         }
     }
 
-    fn hashed(data: &[u8]) -> Hasher {
+    fn digest(data: &[u8]) -> Option<Sha256Digest> {
         let mut h = Hasher::new(true);
         h.update(data);
-        h
+        h.finish()
     }
 
     #[test]
     fn a_file_passes_only_when_length_size_and_digest_all_agree() {
-        let ok = check(&listed(Some(3), Some(b"ab\n")), Some(3), hashed(b"ab\n")).unwrap();
-        assert_eq!((ok.bytes, ok.ends_with_newline), (3, true));
+        assert_eq!(check_length(Some(3), 3), Ok(()));
+        assert_eq!(check_length(None, 3), Ok(()));
+        let err = check_length(Some(4), 3).unwrap_err();
+        assert_eq!(err, "Content-Length said 4 bytes but 3 arrived");
+        let file = listed(Some(3), Some(b"ab\n"));
+        assert_eq!(check_listing(&file, 3, digest(b"ab\n")), Ok(()));
         let cases = [
-            (
-                listed(None, None),
-                Some(4),
-                "Content-Length said 4 bytes but 3 arrived",
-            ),
-            (
-                listed(Some(5), None),
-                None,
-                "the listing says 5 bytes, got 3",
-            ),
-            (listed(None, Some(b"xy\n")), None, "sha256 mismatch"),
+            (listed(Some(5), None), "the listing says 5 bytes, got 3"),
+            (listed(None, Some(b"xy\n")), "sha256 mismatch"),
         ];
-        for (file, announced, want) in cases {
-            let err = check(&file, announced, hashed(b"ab\n")).unwrap_err();
+        for (file, want) in cases {
+            let err = check_listing(&file, 3, digest(b"ab\n")).unwrap_err();
             assert!(err.contains(want), "{err}");
         }
     }
@@ -209,6 +304,7 @@ mod tests {
             Some((2, false))
         );
         assert!(kept.unwrap().sha256.is_some(), "printed in the manifest");
+        assert!(kept.unwrap().checked);
         for stale in [listed(Some(3), None), listed(None, Some(b"ba"))] {
             assert_eq!(verify_existing(&stale, &path).unwrap(), None);
         }

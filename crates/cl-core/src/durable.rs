@@ -191,6 +191,10 @@ pub fn create_private_dir_all(dir: &Path) -> io::Result<()> {
     match fs::create_dir(dir) {
         Ok(()) => set_mode(dir, 0o700),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(io::Error::new(
+            io::ErrorKind::NotADirectory,
+            format!("{} is a file, not a directory", dir.display()),
+        )),
         Err(e) => Err(e),
     }
 }

@@ -80,6 +80,15 @@ pub enum Error {
         /// What is wrong with it.
         problem: LineError,
     },
+    /// The `--exec` command did not accept a file: it exited non-zero or was killed. Retried:
+    /// a sink that is down may be back on the next try.
+    #[error("{context}: the command {}", match status { Some(code) => format!("exited with {code}"), None => "was killed by a signal".to_owned() })]
+    Refused {
+        /// What was being done.
+        context: String,
+        /// Its exit code, if it exited.
+        status: Option<i32>,
+    },
     /// The server asked for a longer wait (`Retry-After`) than the retry policy allows, so
     /// the retries ended early.
     #[error("{error} (the server asked to wait {} s, more than the {} s allowed)", asked.as_secs(), max_wait.as_secs())]
@@ -165,7 +174,10 @@ impl Error {
     /// blob host (an expired signed URL: the next try asks the API for a fresh one).
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Transport { .. } | Error::Integrity { .. } | Error::MalformedPage { .. } => true,
+            Error::Transport { .. }
+            | Error::Integrity { .. }
+            | Error::MalformedPage { .. }
+            | Error::Refused { .. } => true,
             Error::Http {
                 status: 403,
                 from_blob: true,
@@ -182,6 +194,20 @@ impl Error {
             Error::Http { retry_after, .. } => *retry_after,
             _ => None,
         }
+    }
+
+    /// True for local failures every other file would meet too (a directory that cannot be
+    /// written, a full disk): the run stops with one error instead of one per file.
+    pub fn is_systemic(&self) -> bool {
+        use io::ErrorKind::*;
+        matches!(
+            self,
+            Error::Io { source, .. } if matches!(
+                source.kind(),
+                PermissionDenied | ReadOnlyFilesystem | StorageFull | QuotaExceeded
+                    | NotADirectory | FileTooLarge
+            )
+        )
     }
 
     /// True when writing the output failed because its reader went away (`| head`).

@@ -46,6 +46,9 @@ pub struct FetchOptions {
     pub principal: Option<Principal>,
     /// Where to keep the checkpoint (`--state`), if anywhere.
     pub state: Option<PathBuf>,
+    /// The output, when it is a regular file: flushed to disk before files written to it
+    /// are recorded as delivered.
+    pub out_file: Option<std::fs::File>,
 }
 
 struct Task {
@@ -140,6 +143,7 @@ pub fn run(
     }
 
     let task_rx = Arc::new(Mutex::new(task_rx));
+    let manifest = !matches!(options.destination, Destination::Stdout);
     let preparer = Arc::new(Preparer::new(client, retry, options.destination));
     let mut workers = Vec::with_capacity(jobs);
     for n in 0..jobs {
@@ -160,6 +164,8 @@ pub fn run(
         observer: observer.as_ref(),
         checkpoint,
         summary: Summary::default(),
+        out_file: options.out_file,
+        manifest,
     };
     let result = deliver_in_order(&done_rx, &window, &cancel, &mut delivery);
     if result.is_err() {

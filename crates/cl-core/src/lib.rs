@@ -15,6 +15,7 @@ pub mod durable;
 pub mod endpoint;
 pub mod error;
 pub mod error_body;
+pub mod exec;
 pub mod fetch;
 pub mod https;
 pub mod layout;

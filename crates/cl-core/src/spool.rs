@@ -58,11 +58,11 @@ impl Spool {
         self.file.is_some()
     }
 
-    /// Writes everything spooled to `out`.
-    pub fn copy_to(mut self, out: &mut dyn Write) -> io::Result<()> {
-        match self.file.take() {
+    /// Writes everything spooled to `out`; it can be read again.
+    pub fn copy_to(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        match &mut self.file {
             None => out.write_all(&self.memory),
-            Some(mut file) => {
+            Some(file) => {
                 file.seek(SeekFrom::Start(0))?;
                 let mut buf = vec![0u8; 256 << 10];
                 loop {
@@ -122,6 +122,7 @@ mod tests {
         let mut out = Vec::new();
         small.copy_to(&mut out).unwrap();
         assert_eq!(out, b"abc");
+        drop(small);
 
         let mut large = Spool::new(8, budget.clone());
         large.write_all(b"0123456").unwrap();
@@ -130,6 +131,9 @@ mod tests {
         let mut out = Vec::new();
         large.copy_to(&mut out).unwrap();
         assert_eq!(out, b"0123456789abcdef");
+        large.copy_to(&mut out).unwrap();
+        assert_eq!(out, b"0123456789abcdef0123456789abcdef", "read again");
+        drop(large);
         assert_eq!(
             budget.left.load(Ordering::Acquire),
             100,

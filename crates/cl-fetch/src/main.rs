@@ -21,6 +21,12 @@ const TOOL: &str = "cl-fetch";
 /// lines cl-list prints (their principal, size and SHA-256 are used). Without -o, writes the
 /// files' contents to stdout in input order, each ending in a newline, each only once it is
 /// complete and verified. With -o, stores each file under DIR and prints a manifest line.
+/// With --exec, hands each file to a command and prints a manifest line for each it accepts.
+///
+/// With --state, a file written to stdout counts as delivered once written (and, when stdout
+/// is a regular file, flushed to disk). A pipe cannot tell: if the program reading it fails
+/// after reading, the files it lost are not delivered again. For delivery that is
+/// acknowledged, use -o DIR or --exec.
 #[derive(Parser, Debug)]
 #[command(version, after_help = cl_cli::docs::examples(EXAMPLES))]
 struct Args {
@@ -33,8 +39,15 @@ struct Args {
     principal: Option<String>,
 
     /// Write files into DIR and print one manifest line per file on stdout.
-    #[arg(short, long, value_name = "DIR")]
+    #[arg(short, long, value_name = "DIR", conflicts_with = "exec")]
     output_dir: Option<PathBuf>,
+
+    /// Hand each verified file to CMD, run by the shell with the file on its stdin and
+    /// CL_ID, CL_PRINCIPAL, CL_EVENT_TYPE, CL_END_TIME, CL_FILE_NAME, CL_FILE_SHA256 and
+    /// CL_BYTES set; a file is delivered when CMD exits 0, else retried, then left for the
+    /// next run. CMD's output goes to stderr.
+    #[arg(long, value_name = "CMD")]
+    exec: Option<String>,
 
     /// Where files go below DIR: {principal}, {event_type}, {date} (UTC date of end_time),
     /// {id}; ids without listing metadata land flat as {id}.jsonl.
@@ -80,13 +93,14 @@ fn run(args: Args) -> Result<Exit> {
         retry,
         client,
     } = Session::open(TOOL, &args.flags.common)?;
-    let destination = match &args.output_dir {
-        Some(dir) => {
+    let destination = match (&args.output_dir, &args.exec) {
+        (Some(dir), _) => {
             cl_core::durable::create_private_dir_all(dir)
                 .with_context(|| format!("cannot create output directory {}", dir.display()))?;
             Destination::Directory(dir.clone(), layout)
         }
-        None => Destination::Stdout,
+        (None, Some(command)) => Destination::Exec(command.clone()),
+        (None, None) => Destination::Stdout,
     };
     let input = if args.ids.is_empty() {
         let stdin = io::stdin();
@@ -102,6 +116,7 @@ fn run(args: Args) -> Result<Exit> {
         destination,
         principal,
         state: args.state.clone(),
+        out_file: cl_cli::output::stdout_file(),
     };
     let mut out = BufWriter::with_capacity(256 << 10, io::stdout().lock());
     let (summary, outcome) = fetch::run(client, retry, reporter.clone(), options, input, &mut out)?;
