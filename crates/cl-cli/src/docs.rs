@@ -5,7 +5,10 @@ use clap::CommandFactory;
 use std::io::{self, Write};
 
 /// The pipelines both tools are made for, at the end of both `--help` pages.
-const PIPELINES: &str = "  cl-list \"$P\" -e AUTH_LOG --after 24h | cl-fetch > auth.jsonl
+const PIPELINES: &str =
+    "  set -o pipefail    # in scripts: a failing cl-list then fails the pipeline
+
+  cl-list \"$P\" -e AUTH_LOG --after 24h | cl-fetch > auth.jsonl
   cl-list \"$P\" -e AUTH_LOG --after 7d | cl-fetch -j 8 -o lake/
 
   # hourly from cron: resumes where the last run stopped

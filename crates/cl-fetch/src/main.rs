@@ -68,7 +68,12 @@ struct Args {
 }
 
 /// This tool's own lines of its `--help` examples.
-const EXAMPLES: &str = "  cl-fetch --principal \"$P\" eclf_0123456789abcdef > one.jsonl";
+const EXAMPLES: &str =
+    "  # acknowledged delivery: a file counts once CMD exits 0, else it comes again
+  cl-list \"$P\" -e AUTH_LOG --after 24h --state s.json \\
+    | cl-fetch --state s.json --exec 'curl -sS --fail --data-binary @- \"$SINK_URL\"'
+
+  cl-fetch --principal \"$P\" eclf_0123456789abcdef > one.jsonl";
 
 fn main() -> ExitCode {
     cl_cli::tool::main(TOOL, |args: &Args| &args.flags, run)
