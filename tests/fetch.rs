@@ -4,17 +4,8 @@ use crate::util::*;
 use sha2::{Digest, Sha256};
 
 fn listing(sim: &Sim, event_type: &str) -> String {
-    sim.cmd("cl-list")
-        .args([
-            sim.ws(),
-            "-q",
-            "-e",
-            event_type,
-            "--after",
-            BEFORE_ALL,
-            "--limit",
-            "3",
-        ])
+    sim.list(sim.ws(), &["-q"], event_type)
+        .args(["--limit", "3"])
         .stdout()
 }
 

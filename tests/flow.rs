@@ -122,10 +122,7 @@ fn a_live_progress_line_on_a_terminal_and_none_elsewhere() {
         c.faults.latency = Duration::from_millis(30);
     });
     let dir = tempfile::tempdir().unwrap();
-    let input = sim
-        .cmd("cl-list")
-        .args([sim.ws(), "-q", "-e", "AUTH_LOG", "--after", BEFORE_ALL])
-        .stdout();
+    let input = sim.list(sim.ws(), &["-q"], "AUTH_LOG").stdout();
     std::fs::write(dir.path().join("in.jsonl"), input).unwrap();
     let total: u64 = sim.files(sim.ws(), "AUTH_LOG").iter().map(|f| f.size).sum();
 

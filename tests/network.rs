@@ -20,10 +20,7 @@ fn https_with_a_private_ca_needs_that_ca_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let (sim, ca) = tls_sim(dir.path());
     assert!(sim.base_url().starts_with("https://127.0.0.1:"));
-    let out = sim
-        .cmd("cl-list")
-        .args([sim.ws(), "-e", "AUTH_LOG", "--after", BEFORE_ALL])
-        .assert_exit(1);
+    let out = sim.list(sim.ws(), &[], "AUTH_LOG").assert_exit(1);
     assert_eq!(
         stderr(&out),
         "cl-list: listing AUTH_LOG after 2026-07-01T00:00:00Z: TLS with 127.0.0.1 failed: invalid \
@@ -54,16 +51,8 @@ fn https_with_a_private_ca_needs_that_ca_and_says_so() {
     );
 
     let out = sim
-        .cmd("cl-list")
-        .args([
-            sim.ws(),
-            "-e",
-            "AUTH_LOG",
-            "--after",
-            "1h",
-            "--ca-cert",
-            "/nonexistent.pem",
-        ])
+        .list_after(sim.ws(), &[], "AUTH_LOG", "1h")
+        .args(["--ca-cert", "/nonexistent.pem"])
         .assert_exit(2);
     assert!(
         stderr(&out).starts_with("cl-list: CA file /nonexistent.pem: "),

@@ -242,8 +242,7 @@ fn hostile_answers_fail_cleanly_with_bounded_memory() {
     flood.extend_from_slice(b"content-length: 0\r\n\r\n");
     let flooded = Canned::start(flood);
     let out = flooded
-        .cmd("cl-list")
-        .args(["ws-1", "-q", "--retries", "0", "-e", "A", "--after", "1h"])
+        .list_after("ws-1", &["-q", "--retries", "0"], "A", "1h")
         .assert_exit(1);
     assert!(stderr(&out).contains("header"), "{}", stderr(&out));
 

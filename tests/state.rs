@@ -120,17 +120,8 @@ fn a_failure_holds_the_cursor_and_the_rerun_delivers_just_what_is_missing() {
     let dir = tempfile::tempdir().unwrap();
     let files = sim.files(sim.ws(), "AUTH_LOG");
     let lines = sim
-        .cmd("cl-list")
-        .args([
-            sim.ws(),
-            "-q",
-            "-e",
-            "AUTH_LOG",
-            "--after",
-            BEFORE_ALL,
-            "--limit",
-            "3",
-        ])
+        .list(sim.ws(), &["-q"], "AUTH_LOG")
+        .args(["--limit", "3"])
         .stdout();
     let tampered = lines.replace(&files[4].sha256, &"0".repeat(64));
     let out = sim
@@ -260,17 +251,8 @@ fn slow_sim(seed: u64, n: u32, latency_ms: u64) -> Sim {
 
 fn listing_file(sim: &Sim, dir: &Path, types: &str) -> std::path::PathBuf {
     let lines = sim
-        .cmd("cl-list")
-        .args([
-            sim.ws(),
-            "-q",
-            "-e",
-            types,
-            "--after",
-            BEFORE_ALL,
-            "--limit",
-            "7",
-        ])
+        .list(sim.ws(), &["-q"], types)
+        .args(["--limit", "7"])
         .stdout();
     let path = dir.join("input.jsonl");
     std::fs::write(&path, lines).unwrap();

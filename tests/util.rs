@@ -33,6 +33,28 @@ pub const START: &str = "2026-07-16T00:00:00Z";
 /// An `--after` before every file.
 pub const BEFORE_ALL: &str = "2026-07-01T00:00:00Z";
 
+/// A server the tools can be pointed at: the simulator, or a [`Canned`] one.
+pub trait Server {
+    /// A tool's command pointed at this server.
+    fn cmd(&self, tool: &str) -> TestCommand;
+
+    /// `cl-list PRINCIPAL FLAGS… -e TYPES --after AFTER`, in the order a user types it; flags
+    /// that follow go on with `.args(…)`.
+    fn list_after(
+        &self,
+        principal: &str,
+        flags: &[&str],
+        event_types: &str,
+        after: &str,
+    ) -> TestCommand {
+        let mut cmd = self.cmd("cl-list");
+        cmd.arg(principal)
+            .args(flags)
+            .args(["-e", event_types, "--after", after]);
+        cmd
+    }
+}
+
 /// A running simulator with the test's own data.
 pub struct Sim {
     inner: RunningSim,
@@ -122,13 +144,9 @@ impl Sim {
             .collect()
     }
 
-    /// A tool's command with the simulator's base URL and key in its environment, and no
-    /// principal.
-    pub fn cmd(&self, tool: &str) -> TestCommand {
-        let mut cmd = TestCommand::new(bin_dir().join(tool));
-        cmd.env("COMPLIANCE_API_BASE", self.base_url())
-            .env("COMPLIANCE_API_KEY", self.key());
-        cmd
+    /// `cl-list PRINCIPAL FLAGS… -e TYPES --after BEFORE_ALL`: every file of those types.
+    pub fn list(&self, principal: &str, flags: &[&str], event_types: &str) -> TestCommand {
+        self.list_after(principal, flags, event_types, BEFORE_ALL)
     }
 
     /// A bash script with the tools on PATH and the simulator's environment, `$P` the workspace.
@@ -169,6 +187,17 @@ impl Sim {
             }
         }
         out
+    }
+}
+
+impl Server for Sim {
+    /// A tool's command with the simulator's base URL and key in its environment, and no
+    /// principal.
+    fn cmd(&self, tool: &str) -> TestCommand {
+        let mut cmd = TestCommand::new(bin_dir().join(tool));
+        cmd.env("COMPLIANCE_API_BASE", self.base_url())
+            .env("COMPLIANCE_API_KEY", self.key());
+        cmd
     }
 }
 
@@ -459,9 +488,11 @@ impl Canned {
     pub fn base_url(&self) -> String {
         format!("http://{}/v1/compliance", self.addr)
     }
+}
 
+impl Server for Canned {
     /// A tool's command pointed at this server, with some key.
-    pub fn cmd(&self, tool: &str) -> TestCommand {
+    fn cmd(&self, tool: &str) -> TestCommand {
         let mut cmd = TestCommand::new(bin_dir().join(tool));
         cmd.env("COMPLIANCE_API_KEY", "k")
             .env("COMPLIANCE_API_BASE", self.base_url());
