@@ -106,12 +106,7 @@ fn stdout_runs_over_time_deliver_every_file_exactly_once() {
         all.extend_from_slice(&out.stdout);
         std::thread::sleep(Duration::from_millis(pause));
     }
-    let ids: Vec<String> = sim
-        .files(sim.ws(), "AUTH_LOG")
-        .into_iter()
-        .map(|f| f.id)
-        .collect();
-    assert_bytes(&all, &sim.stream(ids.iter().map(String::as_str)));
+    assert_bytes(&all, &sim.stream(sim.ids("AUTH_LOG")));
 }
 
 #[test]
@@ -538,10 +533,5 @@ fn follow_with_state_is_a_continuous_feed_that_survives_a_restart() {
     let _ = second.wait();
     let mut all = std::fs::read(dir.path().join("out.1")).unwrap();
     all.extend(std::fs::read(dir.path().join("out.2")).unwrap());
-    let ids: Vec<String> = sim
-        .files(sim.ws(), "AUTH_LOG")
-        .into_iter()
-        .map(|f| f.id)
-        .collect();
-    assert_bytes(&all, &sim.stream(ids.iter().map(String::as_str)));
+    assert_bytes(&all, &sim.stream(sim.ids("AUTH_LOG")));
 }

@@ -136,6 +136,14 @@ impl Sim {
         self.inner.injected()
     }
 
+    /// The ids of the workspace's files of this type, in listing order.
+    pub fn ids(&self, event_type: &str) -> Vec<String> {
+        self.files(self.ws(), event_type)
+            .into_iter()
+            .map(|f| f.id)
+            .collect()
+    }
+
     /// Every file of these event types of the workspace, in listing order.
     pub fn all_files(&self, event_types: &[&str]) -> Vec<FileInfo> {
         event_types
@@ -176,10 +184,10 @@ impl Sim {
     }
 
     /// What cl-fetch must print on stdout for these ids: each file, newline-terminated.
-    pub fn stream<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
+    pub fn stream(&self, ids: impl IntoIterator<Item = impl AsRef<str>>) -> Vec<u8> {
         let mut out = Vec::new();
         for id in ids {
-            let bytes = self.content(id);
+            let bytes = self.content(id.as_ref());
             let terminated = bytes.is_empty() || bytes.ends_with(b"\n");
             out.extend_from_slice(&bytes);
             if !terminated {
