@@ -4,6 +4,15 @@ use crate::util::*;
 
 const BAD_KEY: &str = "Invalid authorization: missing or incorrect API key";
 
+/// The least each tool needs to send a request, given the principal in the environment.
+fn one_request(tool: &str) -> &'static [&'static str] {
+    match tool {
+        "cl-list" => &["-e", "AUTH_LOG", "--after", "1h"],
+        "cl-fetch" => &["eclf_x"],
+        other => panic!("not a tool: {other}"),
+    }
+}
+
 #[test]
 fn a_wrong_key_is_a_runtime_failure_quoting_the_server() {
     let sim = Sim::start();
@@ -38,12 +47,7 @@ fn a_missing_key_is_a_configuration_error_naming_the_variable() {
             .cmd(tool)
             .env_remove("COMPLIANCE_API_KEY")
             .env("COMPLIANCE_PRINCIPAL", sim.ws())
-            .args(
-                ["-e", "AUTH_LOG", "--after", "1h"]
-                    .iter()
-                    .filter(|_| tool == "cl-list"),
-            )
-            .args(["eclf_x"].iter().filter(|_| tool == "cl-fetch"))
+            .args(one_request(tool))
             .assert_exit(2);
         assert_eq!(
             stderr(&out),
@@ -158,12 +162,7 @@ fn plain_http_to_a_remote_host_is_refused_before_any_connection() {
                 "http://api.example.com/v1/compliance",
             )
             .env("COMPLIANCE_PRINCIPAL", "ws-1")
-            .args(
-                ["-e", "AUTH_LOG", "--after", "1h"]
-                    .iter()
-                    .filter(|_| tool == "cl-list"),
-            )
-            .args(["eclf_x"].iter().filter(|_| tool == "cl-fetch"))
+            .args(one_request(tool))
             .assert_exit(2);
         assert_eq!(
             stderr(&out),
