@@ -107,10 +107,6 @@ fn on_a_terminal(sim: &Sim, dir: &std::path::Path, script: &str, env: &[(&str, &
     String::from_utf8_lossy(&cmd.current_dir(dir).assert_exit(0).stdout).into_owned()
 }
 
-fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r#"'\''"#))
-}
-
 #[test]
 fn a_live_progress_line_on_a_terminal_and_none_elsewhere() {
     let sim = Sim::with(|c| {

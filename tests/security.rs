@@ -205,10 +205,6 @@ fn plain_http_elsewhere_is_refused_with_no_packet_leaving_the_machine() {
     assert!(!err.contains("SECRET"));
 }
 
-fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r#"'\''"#))
-}
-
 #[test]
 fn hostile_answers_fail_cleanly_with_bounded_memory() {
     // A listing page of 300 MiB.

@@ -223,6 +223,11 @@ pub fn sh(script: &str) -> TestCommand {
     cmd
 }
 
+/// `text` as one bash word.
+pub fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r#"'\''"#))
+}
+
 /// A command under test, with its environment cleared of the tools' variables.
 pub struct TestCommand {
     cmd: Command,
