@@ -34,14 +34,9 @@ fn list_piped_into_fetch_to_a_file() {
     sim.sh("cl-list \"$P\" -q -e AUTH_LOG --after 24h | cl-fetch -q > auth.jsonl")
         .current_dir(dir.path())
         .assert_exit(0);
-    let ids: Vec<String> = sim
-        .files(sim.ws(), "AUTH_LOG")
-        .into_iter()
-        .map(|f| f.id)
-        .collect();
     assert_bytes(
         &std::fs::read(dir.path().join("auth.jsonl")).unwrap(),
-        &sim.stream(ids.iter().map(String::as_str)),
+        &sim.stream(sim.ids("AUTH_LOG")),
     );
 }
 

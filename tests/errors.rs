@@ -4,13 +4,21 @@ use crate::util::*;
 
 const BAD_KEY: &str = "Invalid authorization: missing or incorrect API key";
 
+/// The least each tool needs to send a request, given the principal in the environment.
+fn one_request(tool: &str) -> &'static [&'static str] {
+    match tool {
+        "cl-list" => &["-e", "AUTH_LOG", "--after", "1h"],
+        "cl-fetch" => &["eclf_x"],
+        other => panic!("not a tool: {other}"),
+    }
+}
+
 #[test]
 fn a_wrong_key_is_a_runtime_failure_quoting_the_server() {
     let sim = Sim::start();
     let out = sim
-        .cmd("cl-list")
+        .list(sim.ws(), &[], "AUTH_LOG")
         .env("COMPLIANCE_API_KEY", "sk-wrong")
-        .args([sim.ws(), "-e", "AUTH_LOG", "--after", BEFORE_ALL])
         .assert_exit(1);
     assert_eq!(
         stderr(&out),
@@ -39,12 +47,7 @@ fn a_missing_key_is_a_configuration_error_naming_the_variable() {
             .cmd(tool)
             .env_remove("COMPLIANCE_API_KEY")
             .env("COMPLIANCE_PRINCIPAL", sim.ws())
-            .args(
-                ["-e", "AUTH_LOG", "--after", "1h"]
-                    .iter()
-                    .filter(|_| tool == "cl-list"),
-            )
-            .args(["eclf_x"].iter().filter(|_| tool == "cl-fetch"))
+            .args(one_request(tool))
             .assert_exit(2);
         assert_eq!(
             stderr(&out),
@@ -159,12 +162,7 @@ fn plain_http_to_a_remote_host_is_refused_before_any_connection() {
                 "http://api.example.com/v1/compliance",
             )
             .env("COMPLIANCE_PRINCIPAL", "ws-1")
-            .args(
-                ["-e", "AUTH_LOG", "--after", "1h"]
-                    .iter()
-                    .filter(|_| tool == "cl-list"),
-            )
-            .args(["eclf_x"].iter().filter(|_| tool == "cl-fetch"))
+            .args(one_request(tool))
             .assert_exit(2);
         assert_eq!(
             stderr(&out),
@@ -201,14 +199,7 @@ fn a_redirect_to_plain_http_elsewhere_is_refused_without_showing_its_signature()
 fn unknown_principal_id_and_scope_are_runtime_failures_with_the_servers_message() {
     let sim = Sim::start();
     let out = sim
-        .cmd("cl-list")
-        .args([
-            "00000000-0000-4000-8000-000000000000",
-            "-e",
-            "AUTH_LOG",
-            "--after",
-            BEFORE_ALL,
-        ])
+        .list("00000000-0000-4000-8000-000000000000", &[], "AUTH_LOG")
         .assert_exit(1);
     assert_eq!(
         stderr(&out),
@@ -216,14 +207,7 @@ fn unknown_principal_id_and_scope_are_runtime_failures_with_the_servers_message(
          00000000-0000-4000-8000-000000000000 not found\n"
     );
     let out = sim
-        .cmd("cl-list")
-        .args([
-            sim.org(),
-            "-e",
-            "CONVERSATION_MESSAGE",
-            "--after",
-            BEFORE_ALL,
-        ])
+        .list(sim.org(), &[], "CONVERSATION_MESSAGE")
         .assert_exit(1);
     assert_eq!(
         stderr(&out),
@@ -317,17 +301,7 @@ fn malformed_pages_and_stuck_cursors_fail_with_what_was_wrong() {
         "HTTP/1.1 200 OK\r\ncontent-length: 13\r\nconnection: close\r\n\r\n<html>x</html>",
     );
     let out = html
-        .cmd("cl-list")
-        .args([
-            "ws-1",
-            "-q",
-            "--retries",
-            "0",
-            "-e",
-            "AUTH_LOG",
-            "--after",
-            BEFORE_ALL,
-        ])
+        .list_after("ws-1", &["-q", "--retries", "0"], "AUTH_LOG", BEFORE_ALL)
         .assert_exit(1);
     let err = stderr(&out);
     assert!(
@@ -343,8 +317,7 @@ fn malformed_pages_and_stuck_cursors_fail_with_what_was_wrong() {
         page.len()
     ));
     let out = stuck
-        .cmd("cl-list")
-        .args(["ws-1", "-q", "-e", "AUTH_LOG", "--after", BEFORE_ALL])
+        .list_after("ws-1", &["-q"], "AUTH_LOG", BEFORE_ALL)
         .assert_exit(1);
     assert_eq!(
         stderr(&out),
@@ -360,12 +333,8 @@ fn the_key_never_appears_in_any_output() {
     let sim = Sim::start();
     let id = &sim.files(sim.ws(), "AUTH_LOG")[0].id;
     let runs = [
-        sim.cmd("cl-list")
-            .args([sim.ws(), "-v", "-e", "AUTH_LOG", "--after", BEFORE_ALL])
-            .output(),
-        sim.cmd("cl-list")
-            .args(["nope", "-v", "-e", "AUTH_LOG", "--after", BEFORE_ALL])
-            .output(),
+        sim.list(sim.ws(), &["-v"], "AUTH_LOG").output(),
+        sim.list("nope", &["-v"], "AUTH_LOG").output(),
         sim.cmd("cl-list").arg("--help").output(),
         sim.cmd("cl-fetch")
             .args(["-v", "--principal", sim.ws(), id, "eclf_missing"])

@@ -4,25 +4,9 @@ use crate::util::*;
 use sha2::{Digest, Sha256};
 
 fn listing(sim: &Sim, event_type: &str) -> String {
-    sim.cmd("cl-list")
-        .args([
-            sim.ws(),
-            "-q",
-            "-e",
-            event_type,
-            "--after",
-            BEFORE_ALL,
-            "--limit",
-            "3",
-        ])
+    sim.list(sim.ws(), &["-q"], event_type)
+        .args(["--limit", "3"])
         .stdout()
-}
-
-fn ids(sim: &Sim, event_type: &str) -> Vec<String> {
-    sim.files(sim.ws(), event_type)
-        .into_iter()
-        .map(|f| f.id)
-        .collect()
 }
 
 #[test]
@@ -31,9 +15,9 @@ fn stdout_carries_every_file_in_input_order_whatever_the_jobs() {
     let lines = listing(&sim, "CONVERSATION_MESSAGE");
     // Reverse the order so completion order and input order differ.
     let reversed: String = lines.lines().rev().map(|l| format!("{l}\n")).collect();
-    let mut want_ids = ids(&sim, "CONVERSATION_MESSAGE");
+    let mut want_ids = sim.ids("CONVERSATION_MESSAGE");
     want_ids.reverse();
-    let want = sim.stream(want_ids.iter().map(String::as_str));
+    let want = sim.stream(&want_ids);
     for jobs in ["1", "4", "16"] {
         let out = sim
             .cmd("cl-fetch")
@@ -68,8 +52,8 @@ fn a_newline_is_added_only_where_a_file_lacks_one() {
 #[test]
 fn ids_from_arguments_or_stdin_and_principal_from_flag_or_environment() {
     let sim = Sim::start();
-    let ids = ids(&sim, "AUDIT_LOG");
-    let want = sim.stream(ids.iter().map(String::as_str));
+    let ids = sim.ids("AUDIT_LOG");
+    let want = sim.stream(&ids);
     let from_args = sim
         .cmd("cl-fetch")
         .args(["-q", "--principal", sim.ws()])

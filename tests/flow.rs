@@ -48,17 +48,13 @@ fn a_slow_file_holds_back_the_output_behind_it_but_not_the_downloads() {
 #[test]
 fn connections_to_the_api_and_the_blob_host_are_kept_alive_and_reused() {
     let sim = Sim::with(|c| c.dataset.files_per_type = 40);
-    let ids: Vec<String> = sim
-        .files(sim.ws(), "AUTH_LOG")
-        .into_iter()
-        .map(|f| f.id)
-        .collect();
+    let ids = sim.ids("AUTH_LOG");
     let out = sim
         .cmd("cl-fetch")
         .args(["-q", "-j", "3", "--principal", sim.ws()])
         .args(&ids)
         .assert_exit(0);
-    assert_bytes(&out.stdout, &sim.stream(ids.iter().map(String::as_str)));
+    assert_bytes(&out.stdout, &sim.stream(&ids));
     let (api, blob) = sim.connections();
     assert!(
         api <= 3 && blob <= 3,
@@ -111,10 +107,6 @@ fn on_a_terminal(sim: &Sim, dir: &std::path::Path, script: &str, env: &[(&str, &
     String::from_utf8_lossy(&cmd.current_dir(dir).assert_exit(0).stdout).into_owned()
 }
 
-fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r#"'\''"#))
-}
-
 #[test]
 fn a_live_progress_line_on_a_terminal_and_none_elsewhere() {
     let sim = Sim::with(|c| {
@@ -122,10 +114,7 @@ fn a_live_progress_line_on_a_terminal_and_none_elsewhere() {
         c.faults.latency = Duration::from_millis(30);
     });
     let dir = tempfile::tempdir().unwrap();
-    let input = sim
-        .cmd("cl-list")
-        .args([sim.ws(), "-q", "-e", "AUTH_LOG", "--after", BEFORE_ALL])
-        .stdout();
+    let input = sim.list(sim.ws(), &["-q"], "AUTH_LOG").stdout();
     std::fs::write(dir.path().join("in.jsonl"), input).unwrap();
     let total: u64 = sim.files(sim.ws(), "AUTH_LOG").iter().map(|f| f.size).sum();
 
@@ -156,11 +145,7 @@ fn a_live_progress_line_on_a_terminal_and_none_elsewhere() {
     assert!(shown.contains(&summary), "{shown:?}");
     assert_bytes(
         &std::fs::read(dir.path().join("out.jsonl")).unwrap(),
-        &sim.stream(
-            sim.files(sim.ws(), "AUTH_LOG")
-                .iter()
-                .map(|f| f.id.as_str()),
-        ),
+        &sim.stream(sim.ids("AUTH_LOG")),
     );
 
     let listed = on_a_terminal(

@@ -7,16 +7,8 @@ fn lists_every_file_with_principal_and_page_cursor() {
     let sim = Sim::start();
     let files = sim.files(sim.ws(), "AUTH_LOG");
     let got = sim
-        .cmd("cl-list")
-        .args([
-            sim.ws(),
-            "-e",
-            "AUTH_LOG",
-            "--after",
-            BEFORE_ALL,
-            "--limit",
-            "3",
-        ])
+        .list(sim.ws(), &[], "AUTH_LOG")
+        .args(["--limit", "3"])
         .stdout();
     assert_lines(&got, &sim.listing(sim.ws(), &files, 3));
 }
@@ -26,16 +18,8 @@ fn progress_per_page_and_a_summary_on_stderr_quiet_silences_them() {
     let sim = Sim::start();
     let files = sim.files(sim.ws(), "AUTH_LOG");
     let out = sim
-        .cmd("cl-list")
-        .args([
-            sim.ws(),
-            "-e",
-            "AUTH_LOG",
-            "--after",
-            BEFORE_ALL,
-            "--limit",
-            "3",
-        ])
+        .list(sim.ws(), &[], "AUTH_LOG")
+        .args(["--limit", "3"])
         .assert_exit(0);
     let want = format!(
         "cl-list: AUTH_LOG page 1 after 2026-07-01T00:00:00Z: 3 files (3 so far)\n\
@@ -46,10 +30,7 @@ fn progress_per_page_and_a_summary_on_stderr_quiet_silences_them() {
     );
     assert_lines(&stderr(&out), &want);
 
-    let out = sim
-        .cmd("cl-list")
-        .args([sim.ws(), "-q", "-e", "AUTH_LOG", "--after", BEFORE_ALL])
-        .assert_exit(0);
+    let out = sim.list(sim.ws(), &["-q"], "AUTH_LOG").assert_exit(0);
     assert_eq!(stderr(&out), "");
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 7);
 }
@@ -58,17 +39,8 @@ fn progress_per_page_and_a_summary_on_stderr_quiet_silences_them() {
 fn verbose_adds_one_line_per_request() {
     let sim = Sim::start();
     let out = sim
-        .cmd("cl-list")
-        .args([
-            sim.ws(),
-            "-v",
-            "-e",
-            "AUTH_LOG",
-            "--after",
-            BEFORE_ALL,
-            "--limit",
-            "5",
-        ])
+        .list(sim.ws(), &["-v"], "AUTH_LOG")
+        .args(["--limit", "5"])
         .assert_exit(0);
     let files = sim.files(sim.ws(), "AUTH_LOG");
     let base = sim.base_url();
@@ -129,26 +101,13 @@ fn after_and_before_are_exclusive_bounds_on_end_time() {
     let sim = Sim::start();
     let files = sim.files(sim.ws(), "APP_LOG");
     let got = sim
-        .cmd("cl-list")
-        .args([sim.ws(), "-e", "APP_LOG"])
-        .args([
-            "--after",
-            &files[1].end_time,
-            "--before",
-            &files[5].end_time,
-        ])
+        .list_after(sim.ws(), &[], "APP_LOG", &files[1].end_time)
+        .args(["--before", &files[5].end_time])
         .stdout();
     assert_lines(&got, &sim.listing(sim.ws(), &files[2..5], 100));
     // Offsets other than UTC mean the same instant.
     let got = sim
-        .cmd("cl-list")
-        .args([
-            sim.ws(),
-            "-e",
-            "APP_LOG",
-            "--after",
-            "2026-07-16T02:00:00+02:00",
-        ])
+        .list_after(sim.ws(), &[], "APP_LOG", "2026-07-16T02:00:00+02:00")
         .stdout();
     assert_lines(&got, &sim.listing(sim.ws(), &files, 100));
 }
@@ -163,16 +122,10 @@ fn ages_count_back_from_now() {
         c.dataset.start = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(30 * 60 + 45);
     });
     let files = sim.files(sim.ws(), "AUTH_LOG");
-    let got = sim
-        .cmd("cl-list")
-        .args([sim.ws(), "-e", "AUTH_LOG", "--after", "24h"])
-        .stdout();
+    let got = sim.list_after(sim.ws(), &[], "AUTH_LOG", "24h").stdout();
     assert_lines(&got, &sim.listing(sim.ws(), &files[7..], 100));
     for age in ["2d", "1w", "2000m"] {
-        let got = sim
-            .cmd("cl-list")
-            .args([sim.ws(), "-e", "AUTH_LOG", "--after", age])
-            .stdout();
+        let got = sim.list_after(sim.ws(), &[], "AUTH_LOG", age).stdout();
         assert_eq!(got.lines().count(), 30, "{age}");
     }
 }
@@ -180,17 +133,8 @@ fn ages_count_back_from_now() {
 #[test]
 fn limit_is_the_page_size_asked_of_the_api() {
     let sim = Sim::start();
-    sim.cmd("cl-list")
-        .args([
-            sim.ws(),
-            "-q",
-            "-e",
-            "AUTH_LOG",
-            "--after",
-            BEFORE_ALL,
-            "--limit",
-            "2",
-        ])
+    sim.list(sim.ws(), &["-q"], "AUTH_LOG")
+        .args(["--limit", "2"])
         .stdout();
     let queries: Vec<String> = sim.requests().into_iter().filter_map(|r| r.query).collect();
     assert_eq!(queries.len(), 4);
@@ -225,14 +169,7 @@ fn base_url_flag_and_key_file() {
 fn nothing_found_is_success_with_a_note() {
     let sim = Sim::start();
     let out = sim
-        .cmd("cl-list")
-        .args([
-            sim.ws(),
-            "-e",
-            "AUTH_LOG",
-            "--after",
-            "2026-08-01T00:00:00Z",
-        ])
+        .list_after(sim.ws(), &[], "AUTH_LOG", "2026-08-01T00:00:00Z")
         .assert_exit(0);
     assert_eq!(out.stdout, b"");
     assert_lines(
@@ -250,10 +187,7 @@ fn unknown_fields_pass_through_unchanged() {
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
         page.len()
     ));
-    let got = canned
-        .cmd("cl-list")
-        .args(["ws-1", "-q", "-e", "X", "--after", "1h"])
-        .stdout();
+    let got = canned.list_after("ws-1", &["-q"], "X", "1h").stdout();
     assert_eq!(
         got,
         "{\"id\":\"eclf_a\",\"future\":{\"b\":[1,2.50,\"é\\\"x\"]},\"file_size\":1e3,\

@@ -20,10 +20,7 @@ fn https_with_a_private_ca_needs_that_ca_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let (sim, ca) = tls_sim(dir.path());
     assert!(sim.base_url().starts_with("https://127.0.0.1:"));
-    let out = sim
-        .cmd("cl-list")
-        .args([sim.ws(), "-e", "AUTH_LOG", "--after", BEFORE_ALL])
-        .assert_exit(1);
+    let out = sim.list(sim.ws(), &[], "AUTH_LOG").assert_exit(1);
     assert_eq!(
         stderr(&out),
         "cl-list: listing AUTH_LOG after 2026-07-01T00:00:00Z: TLS with 127.0.0.1 failed: invalid \
@@ -32,12 +29,7 @@ fn https_with_a_private_ca_needs_that_ca_and_says_so() {
     );
     assert!(sim.requests().is_empty(), "no request passed the handshake");
 
-    let ids: Vec<String> = sim
-        .files(sim.ws(), "AUTH_LOG")
-        .into_iter()
-        .map(|f| f.id)
-        .collect();
-    let want = sim.stream(ids.iter().map(String::as_str));
+    let want = sim.stream(sim.ids("AUTH_LOG"));
     let flag = format!(
         "cl-list \"$P\" -q -e AUTH_LOG --after 2026-07-01T00:00:00Z --ca-cert {0} \
                         | cl-fetch -q --ca-cert {0}",
@@ -54,16 +46,8 @@ fn https_with_a_private_ca_needs_that_ca_and_says_so() {
     );
 
     let out = sim
-        .cmd("cl-list")
-        .args([
-            sim.ws(),
-            "-e",
-            "AUTH_LOG",
-            "--after",
-            "1h",
-            "--ca-cert",
-            "/nonexistent.pem",
-        ])
+        .list_after(sim.ws(), &[], "AUTH_LOG", "1h")
+        .args(["--ca-cert", "/nonexistent.pem"])
         .assert_exit(2);
     assert!(
         stderr(&out).starts_with("cl-list: CA file /nonexistent.pem: "),
@@ -150,12 +134,7 @@ fn host_port(url: &str) -> String {
 fn proxies_from_the_environment_carry_the_api_and_the_blob_host() {
     let dir = tempfile::tempdir().unwrap();
     let (sim, ca) = tls_sim(dir.path());
-    let ids: Vec<String> = sim
-        .files(sim.ws(), "AUTH_LOG")
-        .into_iter()
-        .map(|f| f.id)
-        .collect();
-    let want = sim.stream(ids.iter().map(String::as_str));
+    let want = sim.stream(sim.ids("AUTH_LOG"));
     let api = host_port(sim.base_url());
     let blob = host_port(&sim.blob_origin());
 

@@ -247,15 +247,7 @@ fn a_file_that_never_verifies_is_reported_and_every_other_file_delivered() {
     let sim = faulty(|f| f.fail_first = 1);
     let files = sim.all_files(TYPES);
     let lines = sim
-        .cmd("cl-list")
-        .args([
-            sim.ws(),
-            "-q",
-            "-e",
-            "AUTH_LOG,CONVERSATION_MESSAGE",
-            "--after",
-            BEFORE_ALL,
-        ])
+        .list(sim.ws(), &["-q"], "AUTH_LOG,CONVERSATION_MESSAGE")
         .stdout();
     let bad = &files[5];
     let tampered = lines.replace(&bad.sha256, &"f".repeat(64));
@@ -287,9 +279,8 @@ fn a_file_that_never_verifies_is_reported_and_every_other_file_delivered() {
 fn permanent_errors_are_not_retried() {
     let sim = faulty(|_| {});
     let out = sim
-        .cmd("cl-list")
+        .list(sim.ws(), &[], "AUTH_LOG")
         .env("COMPLIANCE_API_KEY", "wrong")
-        .args([sim.ws(), "-e", "AUTH_LOG", "--after", BEFORE_ALL])
         .assert_exit(1);
     assert!(!stderr(&out).contains("retry"));
     let out = sim
@@ -297,10 +288,7 @@ fn permanent_errors_are_not_retried() {
         .args(["--principal", sim.ws(), "eclf_nope"])
         .assert_exit(1);
     assert!(!stderr(&out).contains("retry"));
-    let out = sim
-        .cmd("cl-list")
-        .args([sim.org(), "-e", "APP_LOG", "--after", BEFORE_ALL])
-        .assert_exit(1);
+    let out = sim.list(sim.org(), &[], "APP_LOG").assert_exit(1);
     assert!(!stderr(&out).contains("retry"));
     assert_eq!(sim.requests().len(), 3, "one request each");
 }
@@ -351,16 +339,8 @@ fn a_retry_after_beyond_max_wait_ends_the_retries_with_a_reason() {
         f.retry_after = 120;
     });
     let out = sim
-        .cmd("cl-list")
-        .args([
-            sim.ws(),
-            "-e",
-            "AUTH_LOG",
-            "--after",
-            BEFORE_ALL,
-            "--max-wait",
-            "30",
-        ])
+        .list(sim.ws(), &[], "AUTH_LOG")
+        .args(["--max-wait", "30"])
         .assert_exit(1);
     assert_eq!(
         stderr(&out),
@@ -374,18 +354,8 @@ fn a_server_that_never_answers_fails_within_the_timeout_and_its_retries() {
     let sim = faulty(|f| f.hang = 1.0);
     let start = Instant::now();
     let out = sim
-        .cmd("cl-list")
-        .args([
-            sim.ws(),
-            "-e",
-            "AUTH_LOG",
-            "--after",
-            BEFORE_ALL,
-            "--timeout",
-            "1",
-            "--retries",
-            "1",
-        ])
+        .list(sim.ws(), &[], "AUTH_LOG")
+        .args(["--timeout", "1", "--retries", "1"])
         .assert_exit(1);
     let took = start.elapsed();
     let err = stderr(&out);
@@ -432,18 +402,8 @@ fn a_slow_file_that_keeps_flowing_is_not_cut_off_by_the_timeout() {
 fn log_format_json_gives_one_object_per_stderr_line() {
     let sim = faulty(|f| f.fail_first = 1);
     let lines = sim
-        .cmd("cl-list")
-        .args([
-            sim.ws(),
-            "--log-format",
-            "json",
-            "-e",
-            "AUTH_LOG",
-            "--after",
-            BEFORE_ALL,
-            "--limit",
-            "10",
-        ])
+        .list(sim.ws(), &["--log-format", "json"], "AUTH_LOG")
+        .args(["--limit", "10"])
         .output();
     let tampered = String::from_utf8(lines.stdout.clone()).unwrap().replacen(
         "\"file_size\":",

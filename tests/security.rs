@@ -205,10 +205,6 @@ fn plain_http_elsewhere_is_refused_with_no_packet_leaving_the_machine() {
     assert!(!err.contains("SECRET"));
 }
 
-fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r#"'\''"#))
-}
-
 #[test]
 fn hostile_answers_fail_cleanly_with_bounded_memory() {
     // A listing page of 300 MiB.
@@ -242,8 +238,7 @@ fn hostile_answers_fail_cleanly_with_bounded_memory() {
     flood.extend_from_slice(b"content-length: 0\r\n\r\n");
     let flooded = Canned::start(flood);
     let out = flooded
-        .cmd("cl-list")
-        .args(["ws-1", "-q", "--retries", "0", "-e", "A", "--after", "1h"])
+        .list_after("ws-1", &["-q", "--retries", "0"], "A", "1h")
         .assert_exit(1);
     assert!(stderr(&out).contains("header"), "{}", stderr(&out));
 

@@ -36,6 +36,16 @@ fn resumed_after(cursor: &str) -> String {
         .replace(':', "%3A")
 }
 
+/// `files` files per type, `interval` apart from a second ago on: they come out while the
+/// test runs.
+fn releasing(files: u32, interval: jiff::SignedDuration) -> Sim {
+    Sim::with(|c| {
+        c.dataset.files_per_type = files;
+        c.dataset.interval = interval;
+        c.dataset.start = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(1);
+    })
+}
+
 #[test]
 fn whole_pages_are_saved_and_a_rerun_downloads_nothing() {
     let sim = Sim::start();
@@ -87,11 +97,7 @@ fn whole_pages_are_saved_and_a_rerun_downloads_nothing() {
 #[test]
 fn stdout_runs_over_time_deliver_every_file_exactly_once() {
     // Files a quarter second apart, most of them still in the future at the first run.
-    let sim = Sim::with(|c| {
-        c.dataset.files_per_type = 12;
-        c.dataset.interval = jiff::SignedDuration::from_millis(250);
-        c.dataset.start = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(1);
-    });
+    let sim = releasing(12, jiff::SignedDuration::from_millis(250));
     let dir = tempfile::tempdir().unwrap();
     let mut all = Vec::new();
     for (run, pause) in [(1, 1000), (2, 2500), (3, 0)] {
@@ -106,12 +112,7 @@ fn stdout_runs_over_time_deliver_every_file_exactly_once() {
         all.extend_from_slice(&out.stdout);
         std::thread::sleep(Duration::from_millis(pause));
     }
-    let ids: Vec<String> = sim
-        .files(sim.ws(), "AUTH_LOG")
-        .into_iter()
-        .map(|f| f.id)
-        .collect();
-    assert_bytes(&all, &sim.stream(ids.iter().map(String::as_str)));
+    assert_bytes(&all, &sim.stream(sim.ids("AUTH_LOG")));
 }
 
 #[test]
@@ -120,17 +121,8 @@ fn a_failure_holds_the_cursor_and_the_rerun_delivers_just_what_is_missing() {
     let dir = tempfile::tempdir().unwrap();
     let files = sim.files(sim.ws(), "AUTH_LOG");
     let lines = sim
-        .cmd("cl-list")
-        .args([
-            sim.ws(),
-            "-q",
-            "-e",
-            "AUTH_LOG",
-            "--after",
-            BEFORE_ALL,
-            "--limit",
-            "3",
-        ])
+        .list(sim.ws(), &["-q"], "AUTH_LOG")
+        .args(["--limit", "3"])
         .stdout();
     let tampered = lines.replace(&files[4].sha256, &"0".repeat(64));
     let out = sim
@@ -260,38 +252,42 @@ fn slow_sim(seed: u64, n: u32, latency_ms: u64) -> Sim {
 
 fn listing_file(sim: &Sim, dir: &Path, types: &str) -> std::path::PathBuf {
     let lines = sim
-        .cmd("cl-list")
-        .args([
-            sim.ws(),
-            "-q",
-            "-e",
-            types,
-            "--after",
-            BEFORE_ALL,
-            "--limit",
-            "7",
-        ])
+        .list(sim.ws(), &["-q"], types)
+        .args(["--limit", "7"])
         .stdout();
     let path = dir.join("input.jsonl");
     std::fs::write(&path, lines).unwrap();
     path
 }
 
-#[test]
-fn sigterm_discards_in_flight_files_and_keeps_the_state_honest() {
+/// Starts `cl-fetch FLAGS…` in `dir` on a slow listing of 40 AUTH_LOG files, stdout to `out`,
+/// and stops it with `sig` part-way: the simulator, the listing and the exit code.
+fn stopped_fetch(
+    dir: &Path,
+    flags: &[&str],
+    out: &str,
+    sig: &str,
+) -> (Sim, std::path::PathBuf, Option<i32>) {
     let sim = slow_sim(7, 40, 50);
-    let dir = tempfile::tempdir().unwrap();
-    let input = listing_file(&sim, dir.path(), "AUTH_LOG");
-    let files = sim.files(sim.ws(), "AUTH_LOG");
+    let input = listing_file(&sim, dir, "AUTH_LOG");
     let mut child = sim
         .cmd("cl-fetch")
-        .args(["-q", "-j", "2", "--state", "s.json", "-o", "lake"])
-        .current_dir(dir.path())
-        .spawn(Some(&input), &dir.path().join("m1"));
+        .args(flags)
+        .current_dir(dir)
+        .spawn(Some(&input), &dir.join(out));
     std::thread::sleep(Duration::from_millis(800));
-    signal(child.id(), "TERM", false);
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(143));
+    signal(child.id(), sig, false);
+    let code = child.wait().unwrap().code();
+    (sim, input, code)
+}
+
+#[test]
+fn sigterm_discards_in_flight_files_and_keeps_the_state_honest() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = ["-q", "-j", "2", "--state", "s.json", "-o", "lake"];
+    let (sim, input, code) = stopped_fetch(dir.path(), &flags, "m1", "TERM");
+    assert_eq!(code, Some(143));
+    let files = sim.files(sim.ws(), "AUTH_LOG");
     let first = manifest_statuses(&dir.path().join("m1"));
     assert!(
         !first.is_empty() && first.len() < files.len(),
@@ -323,7 +319,7 @@ fn sigterm_discards_in_flight_files_and_keeps_the_state_honest() {
     }
     let downloads = sim.downloads();
     sim.cmd("cl-fetch")
-        .args(["-q", "-j", "2", "--state", "s.json", "-o", "lake"])
+        .args(flags)
         .current_dir(dir.path())
         .stdin(std::fs::read(&input).unwrap())
         .stdout();
@@ -341,18 +337,10 @@ fn sigterm_discards_in_flight_files_and_keeps_the_state_honest() {
 
 #[test]
 fn sigint_in_stdout_mode_leaves_only_whole_files_in_order() {
-    let sim = slow_sim(7, 40, 50);
     let dir = tempfile::tempdir().unwrap();
-    let input = listing_file(&sim, dir.path(), "AUTH_LOG");
+    let (sim, _, code) = stopped_fetch(dir.path(), &["-q", "-j", "3"], "out", "INT");
+    assert_eq!(code, Some(130));
     let files = sim.files(sim.ws(), "AUTH_LOG");
-    let mut child = sim
-        .cmd("cl-fetch")
-        .args(["-q", "-j", "3"])
-        .current_dir(dir.path())
-        .spawn(Some(&input), &dir.path().join("out"));
-    std::thread::sleep(Duration::from_millis(800));
-    signal(child.id(), "INT", false);
-    assert_eq!(child.wait().unwrap().code(), Some(130));
     let got = std::fs::read(dir.path().join("out")).unwrap();
     let whole = (0..=files.len())
         .find(|&k| sim.stream(files[..k].iter().map(|f| f.id.as_str())) == got)
@@ -516,11 +504,7 @@ fn crash_test_stdout_mode() {
 #[test]
 fn follow_with_state_is_a_continuous_feed_that_survives_a_restart() {
     // Files a third of a second apart, most of them released while the feed runs.
-    let sim = Sim::with(|c| {
-        c.dataset.files_per_type = 15;
-        c.dataset.interval = jiff::SignedDuration::from_millis(330);
-        c.dataset.start = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(1);
-    });
+    let sim = releasing(15, jiff::SignedDuration::from_millis(330));
     let dir = tempfile::tempdir().unwrap();
     let feed = "cl-list \"$P\" -q -e AUTH_LOG --after 1h --limit 4 --state s.json --follow --interval 1 \
                 | cl-fetch -q --state s.json";
@@ -556,10 +540,5 @@ fn follow_with_state_is_a_continuous_feed_that_survives_a_restart() {
     let _ = second.wait();
     let mut all = std::fs::read(dir.path().join("out.1")).unwrap();
     all.extend(std::fs::read(dir.path().join("out.2")).unwrap());
-    let ids: Vec<String> = sim
-        .files(sim.ws(), "AUTH_LOG")
-        .into_iter()
-        .map(|f| f.id)
-        .collect();
-    assert_bytes(&all, &sim.stream(ids.iter().map(String::as_str)));
+    assert_bytes(&all, &sim.stream(sim.ids("AUTH_LOG")));
 }

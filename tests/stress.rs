@@ -36,10 +36,7 @@ fn processes_and_workers_sharing_one_directory_lose_no_file() {
     for i in 0..FILLER {
         std::fs::write(lake.join(format!("older_{i}.jsonl")), b"").unwrap();
     }
-    let listing = sim
-        .cmd("cl-list")
-        .args([sim.ws(), "-q", "-e", "AUTH_LOG", "--after", BEFORE_ALL])
-        .stdout();
+    let listing = sim.list(sim.ws(), &["-q"], "AUTH_LOG").stdout();
     std::fs::write(dir.path().join("listing.jsonl"), &listing).unwrap();
     let want = sim.files(sim.ws(), "AUTH_LOG");
     assert_eq!(want.len(), files);

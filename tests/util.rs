@@ -33,6 +33,28 @@ pub const START: &str = "2026-07-16T00:00:00Z";
 /// An `--after` before every file.
 pub const BEFORE_ALL: &str = "2026-07-01T00:00:00Z";
 
+/// A server the tools can be pointed at: the simulator, or a [`Canned`] one.
+pub trait Server {
+    /// A tool's command pointed at this server.
+    fn cmd(&self, tool: &str) -> TestCommand;
+
+    /// `cl-list PRINCIPAL FLAGS… -e TYPES --after AFTER`, in the order a user types it; flags
+    /// that follow go on with `.args(…)`.
+    fn list_after(
+        &self,
+        principal: &str,
+        flags: &[&str],
+        event_types: &str,
+        after: &str,
+    ) -> TestCommand {
+        let mut cmd = self.cmd("cl-list");
+        cmd.arg(principal)
+            .args(flags)
+            .args(["-e", event_types, "--after", after]);
+        cmd
+    }
+}
+
 /// A running simulator with the test's own data.
 pub struct Sim {
     inner: RunningSim,
@@ -114,6 +136,14 @@ impl Sim {
         self.inner.injected()
     }
 
+    /// The ids of the workspace's files of this type, in listing order.
+    pub fn ids(&self, event_type: &str) -> Vec<String> {
+        self.files(self.ws(), event_type)
+            .into_iter()
+            .map(|f| f.id)
+            .collect()
+    }
+
     /// Every file of these event types of the workspace, in listing order.
     pub fn all_files(&self, event_types: &[&str]) -> Vec<FileInfo> {
         event_types
@@ -122,13 +152,9 @@ impl Sim {
             .collect()
     }
 
-    /// A tool's command with the simulator's base URL and key in its environment, and no
-    /// principal.
-    pub fn cmd(&self, tool: &str) -> TestCommand {
-        let mut cmd = TestCommand::new(bin_dir().join(tool));
-        cmd.env("COMPLIANCE_API_BASE", self.base_url())
-            .env("COMPLIANCE_API_KEY", self.key());
-        cmd
+    /// `cl-list PRINCIPAL FLAGS… -e TYPES --after BEFORE_ALL`: every file of those types.
+    pub fn list(&self, principal: &str, flags: &[&str], event_types: &str) -> TestCommand {
+        self.list_after(principal, flags, event_types, BEFORE_ALL)
     }
 
     /// A bash script with the tools on PATH and the simulator's environment, `$P` the workspace.
@@ -158,10 +184,10 @@ impl Sim {
     }
 
     /// What cl-fetch must print on stdout for these ids: each file, newline-terminated.
-    pub fn stream<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
+    pub fn stream(&self, ids: impl IntoIterator<Item = impl AsRef<str>>) -> Vec<u8> {
         let mut out = Vec::new();
         for id in ids {
-            let bytes = self.content(id);
+            let bytes = self.content(id.as_ref());
             let terminated = bytes.is_empty() || bytes.ends_with(b"\n");
             out.extend_from_slice(&bytes);
             if !terminated {
@@ -169,6 +195,17 @@ impl Sim {
             }
         }
         out
+    }
+}
+
+impl Server for Sim {
+    /// A tool's command with the simulator's base URL and key in its environment, and no
+    /// principal.
+    fn cmd(&self, tool: &str) -> TestCommand {
+        let mut cmd = TestCommand::new(bin_dir().join(tool));
+        cmd.env("COMPLIANCE_API_BASE", self.base_url())
+            .env("COMPLIANCE_API_KEY", self.key());
+        cmd
     }
 }
 
@@ -184,6 +221,11 @@ pub fn sh(script: &str) -> TestCommand {
         .arg(format!("set -euo pipefail\n{script}"))
         .env("PATH", path);
     cmd
+}
+
+/// `text` as one bash word.
+pub fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r#"'\''"#))
 }
 
 /// A command under test, with its environment cleared of the tools' variables.
@@ -459,9 +501,11 @@ impl Canned {
     pub fn base_url(&self) -> String {
         format!("http://{}/v1/compliance", self.addr)
     }
+}
 
+impl Server for Canned {
     /// A tool's command pointed at this server, with some key.
-    pub fn cmd(&self, tool: &str) -> TestCommand {
+    fn cmd(&self, tool: &str) -> TestCommand {
         let mut cmd = TestCommand::new(bin_dir().join(tool));
         cmd.env("COMPLIANCE_API_KEY", "k")
             .env("COMPLIANCE_API_BASE", self.base_url());
