@@ -71,14 +71,7 @@ fn a_refused_event_type_does_not_stop_the_others() {
     let sim = Sim::start();
     let dir = tempfile::tempdir().unwrap();
     let out = sim
-        .cmd("cl-list")
-        .args([
-            sim.ws(),
-            "-e",
-            "COSTS,AUTH_LOG,NO_SUCH_LOG",
-            "--after",
-            BEFORE_ALL,
-        ])
+        .list(sim.ws(), &[], "COSTS,AUTH_LOG,NO_SUCH_LOG")
         .assert_exit(1);
     let auth = sim.files(sim.ws(), "AUTH_LOG");
     assert_lines(
