@@ -33,6 +33,10 @@ pub fn describe(error: &Error) -> String {
             "{error}\nhint: if a private CA or a TLS-inspecting proxy signs its certificate, \
              give --ca-cert FILE (PEM) or set SSL_CERT_FILE"
         ),
+        Error::HeldOpen { .. } => format!(
+            "{error}\nhint: close what has it open (an editor, Get-Content -Wait, a backup or \
+             antivirus scan), or exclude the directory from indexing and scanning, then run again"
+        ),
         Error::StateInUse { .. } => {
             format!("{error}\nhint: let that run finish, or give this one its own --state file")
         }

@@ -27,7 +27,8 @@ pub fn stdout_file() -> Option<std::fs::File> {
     file.metadata().ok()?.is_file().then_some(file)
 }
 
-/// Elsewhere the next write tells.
+/// Elsewhere (Windows: a write of no bytes does not tell, not under Wine at least) the next
+/// write tells, when a new file arrives.
 #[cfg(not(unix))]
 pub fn stdout_reader_gone() -> bool {
     false

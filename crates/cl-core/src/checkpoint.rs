@@ -126,7 +126,7 @@ impl StateLock {
     pub fn acquire(path: &Path) -> Result<StateLock> {
         let lock_path = PathBuf::from(format!("{}.lock", path.display()));
         let opening = |e| Error::io(format!("opening {}", lock_path.display()), e);
-        let file = durable::open_private(&lock_path).map_err(opening)?;
+        let file = crate::private::open(&lock_path).map_err(opening)?;
         match file.try_lock() {
             Ok(()) => Ok(StateLock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => Err(Error::StateInUse {

@@ -181,7 +181,7 @@ impl Preparer {
     /// Downloads one file to `path` through a temporary name beside it.
     fn store(&self, file: &FileRef, path: &Path) -> Result<Verified> {
         let parent = durable::parent(path);
-        durable::create_private_dir_all(parent)
+        crate::private::create_dir_all(parent)
             .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
         self.sweep_once(parent)?;
         durable::write_file(
@@ -338,12 +338,23 @@ impl Delivery<'_> {
     }
 }
 
+/// A path as the manifest shows it: with `/` between its parts on every system, so one
+/// script reads manifests from Linux and Windows alike (Windows takes `/` too).
+fn manifest_path(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    if cfg!(windows) {
+        text.replace('\\', "/")
+    } else {
+        text.into_owned()
+    }
+}
+
 /// The manifest line of a file stored under DIR (`path`) or handed to `--exec`.
 fn manifest_line(file: &FileRef, path: Option<&Path>, verified: &Verified, status: &str) -> String {
     let mut line = serde_json::Map::new();
     line.insert("id".into(), file.id.as_str().into());
     if let Some(path) = path {
-        line.insert("path".into(), path.to_string_lossy().into());
+        line.insert("path".into(), manifest_path(path).into());
     }
     let rest = json!({
         "bytes": verified.bytes,

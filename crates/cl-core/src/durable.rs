@@ -7,10 +7,12 @@
 //! sweeper (another worker, another process) can only ever remove a file no live writer holds.
 
 use crate::error::{Error, Result};
+use crate::private;
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 use tempfile::NamedTempFile;
 
 /// Temporary names are `.{final name}.{RANDOM}.part`, RANDOM this many letters and digits.
@@ -33,9 +35,39 @@ pub fn write_file<T>(
     let mut temp = create_temp(dir, name).map_err(failed)?;
     let value = fill(temp.as_file_mut())?;
     temp.as_file().sync_all().map_err(failed)?;
-    temp.persist(path).map_err(|e| failed(e.error))?;
+    // Windows refuses to replace a file another program holds open (an antivirus scan, an
+    // indexer, a reader): such holds are usually brief, so try again for a little while.
+    let mut wait = Duration::from_millis(25);
+    let deadline = Instant::now() + REPLACE_PATIENCE;
+    loop {
+        match temp.persist(path) {
+            Ok(_) => break,
+            Err(e) if held_open(&e.error) && Instant::now() < deadline => {
+                temp = e.file;
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(Duration::from_millis(400));
+            }
+            Err(e) if held_open(&e.error) => {
+                return Err(Error::HeldOpen {
+                    path: path.to_owned(),
+                    source: e.error,
+                });
+            }
+            Err(e) => return Err(failed(e.error)),
+        }
+    }
     sync_dir(dir).map_err(failed)?;
     Ok(value)
+}
+
+/// How long a replacement waits for another program to let go of the file.
+const REPLACE_PATIENCE: Duration = Duration::from_secs(3);
+
+/// True when a rename failed because another program has the target open (Windows only:
+/// elsewhere an open file does not stand in a rename's way).
+fn held_open(error: &io::Error) -> bool {
+    // ERROR_ACCESS_DENIED (5) and ERROR_SHARING_VIOLATION (32).
+    cfg!(windows) && matches!(error.raw_os_error(), Some(5 | 32))
 }
 
 /// Creates a temporary file for `name` in `dir`: owner-only and locked, under a name that
@@ -50,7 +82,7 @@ fn create_temp(dir: &Path, name: &OsStr) -> io::Result<NamedTempFile> {
             .tempfile_in(dir)?;
         // Log contents and cursors are private, whatever the umask. Through the handle, so
         // it holds even if a sweeper removes the name meanwhile.
-        set_private_file(temp.as_file())?;
+        private::restrict_file(temp.as_file(), temp.path())?;
         match temp.as_file().try_lock() {
             Ok(()) => {}
             // A sweeper took it in the instant before us and is removing it.
@@ -176,60 +208,6 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 /// Windows cannot open a directory as a file; NTFS journals the rename itself.
 #[cfg(not(unix))]
 pub fn sync_dir(_dir: &Path) -> io::Result<()> {
-    Ok(())
-}
-
-/// Creates `dir` and any missing parents as private directories (0700 on Unix, whatever the
-/// umask); directories that already exist keep their mode.
-pub fn create_private_dir_all(dir: &Path) -> io::Result<()> {
-    if dir.as_os_str().is_empty() || dir.is_dir() {
-        return Ok(());
-    }
-    if let Some(parent) = dir.parent() {
-        create_private_dir_all(parent)?;
-    }
-    match fs::create_dir(dir) {
-        Ok(()) => set_mode(dir, 0o700),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(io::Error::new(
-            io::ErrorKind::NotADirectory,
-            format!("{} is a file, not a directory", dir.display()),
-        )),
-        Err(e) => Err(e),
-    }
-}
-
-/// Opens (creating if needed) a file that only its owner may read or write.
-pub fn open_private(path: &Path) -> io::Result<File> {
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)?;
-    set_private_file(&file)?;
-    Ok(file)
-}
-
-#[cfg(unix)]
-fn set_private_file(file: &File) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    file.set_permissions(fs::Permissions::from_mode(0o600))
-}
-
-#[cfg(unix)]
-fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-}
-
-/// Windows has no mode bits; files inherit the directory's ACL.
-#[cfg(not(unix))]
-fn set_private_file(_file: &File) -> io::Result<()> {
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn set_mode(_path: &Path, _mode: u32) -> io::Result<()> {
     Ok(())
 }
 

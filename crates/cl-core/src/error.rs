@@ -109,6 +109,16 @@ pub enum Error {
         /// The state file consulted, if any.
         state: Option<std::path::PathBuf>,
     },
+    /// A file could not be replaced because another program holds it open (Windows), even
+    /// after waiting a little.
+    #[error("{} could not be replaced: another program holds it open ({source})", path.display())]
+    HeldOpen {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: io::Error,
+    },
     /// The state file is locked by another run.
     #[error("state file {} is in use by another run (locked through {})", path.display(), lock.display())]
     StateInUse {
@@ -212,8 +222,15 @@ impl Error {
 
     /// True when writing the output failed because its reader went away (`| head`).
     pub fn is_broken_pipe(&self) -> bool {
-        matches!(self, Error::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)
+        matches!(self, Error::Io { source, .. } if is_closed_pipe(source))
     }
+}
+
+/// True for a write to a pipe whose reader has gone: EPIPE, and on Windows ERROR_NO_DATA
+/// (232) and ERROR_PIPE_NOT_CONNECTED (233), the second of which Rust does not map.
+pub fn is_closed_pipe(error: &io::Error) -> bool {
+    error.kind() == io::ErrorKind::BrokenPipe
+        || (cfg!(windows) && matches!(error.raw_os_error(), Some(232 | 233)))
 }
 
 /// Why a line could not be read.

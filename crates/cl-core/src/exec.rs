@@ -43,7 +43,7 @@ pub fn hand_over(
     }
     match fed {
         // A command may stop reading once it has what it wants: its status decides.
-        Some(Err(e)) if e.kind() != io::ErrorKind::BrokenPipe => {
+        Some(Err(e)) if !crate::error::is_closed_pipe(&e) => {
             Err(Error::io(format!("{}: writing its input", context()), e))
         }
         _ => Ok(()),

@@ -25,6 +25,7 @@ pub mod observe;
 pub mod page;
 pub mod paging;
 pub mod principal;
+pub mod private;
 pub mod proxy;
 pub mod retry;
 pub mod secret;

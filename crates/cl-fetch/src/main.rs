@@ -100,7 +100,7 @@ fn run(args: Args) -> Result<Exit> {
     } = Session::open(TOOL, &args.flags.common)?;
     let destination = match (&args.output_dir, &args.exec) {
         (Some(dir), _) => {
-            cl_core::durable::create_private_dir_all(dir)
+            cl_core::private::create_dir_all(dir)
                 .with_context(|| format!("cannot create output directory {}", dir.display()))?;
             Destination::Directory(dir.clone(), layout)
         }
