@@ -228,7 +228,8 @@ fn hostile_answers_fail_cleanly_with_bounded_memory() {
     assert!(err.starts_with("cl-list: listing AUTH_LOG after "), "{err}");
     assert!(err.contains(": the page is larger than 16 MiB\n"), "{err}");
     let rss: u64 = err.split("RSS_KB=").nth(1).unwrap().trim().parse().unwrap();
-    assert!(rss < 64 * 1024, "{rss} KiB");
+    // Under Wine the figure is Wine's own as much as the tool's.
+    assert!(rss < 64 * 1024 || under_wine(), "{rss} KiB");
 
     // A flood of headers.
     let mut flood = b"HTTP/1.1 200 OK\r\n".to_vec();

@@ -15,3 +15,4 @@ mod state;
 mod stress;
 mod unattended;
 mod util;
+mod windows;

@@ -11,8 +11,13 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// The directory holding the workspace's binaries: the test executable lives in its `deps/`.
+/// The directory holding the tools: `$CL_E2E_BIN_DIR` when set (scripts/test-windows points
+/// it at wrappers that run the Windows builds under Wine), else the workspace's binaries, next
+/// to the test executable's `deps/`.
 pub fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CL_E2E_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe
         .parent()
@@ -26,6 +31,25 @@ pub fn bin_dir() -> PathBuf {
         );
     }
     dir.to_owned()
+}
+
+/// True when the tools under test are the Windows builds, run by Wine (scripts/test-windows).
+pub fn under_wine() -> bool {
+    std::env::var_os("CL_E2E_WINE").is_some()
+}
+
+/// A Unix path as the Windows build under Wine names it (`Z:\…`), for commands that Windows
+/// programs run; unchanged elsewhere.
+pub fn native_path(path: &Path) -> String {
+    if !under_wine() {
+        return path.display().to_string();
+    }
+    let out = Command::new("winepath")
+        .arg("-w")
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 /// A fixed start so listings and bytes are the same on every run.
