@@ -3,6 +3,10 @@
 use crate::util::*;
 
 const BAD_KEY: &str = "Invalid authorization: missing or incorrect API key";
+/// What a 401 or 403 from the API adds.
+const KEY_HINT: &str = "hint: a 401 or 403 usually means an Admin API key where a Compliance \
+     API key is needed, a key whose Compliance API scope is not granted (yet), or a workspace \
+     id given where an org-… id belongs (or the reverse)";
 
 /// The least each tool needs to send a request, given the principal in the environment.
 fn one_request(tool: &str) -> &'static [&'static str] {
@@ -22,7 +26,9 @@ fn a_wrong_key_is_a_runtime_failure_quoting_the_server() {
         .assert_exit(1);
     assert_eq!(
         stderr(&out),
-        format!("cl-list: listing AUTH_LOG after 2026-07-01T00:00:00Z: HTTP 401: {BAD_KEY}\n")
+        format!(
+            "cl-list: listing AUTH_LOG after 2026-07-01T00:00:00Z: HTTP 401: {BAD_KEY}\n{KEY_HINT}\n"
+        )
     );
     let id = &sim.files(sim.ws(), "AUTH_LOG")[0].id;
     let out = sim
@@ -33,7 +39,7 @@ fn a_wrong_key_is_a_runtime_failure_quoting_the_server() {
     assert_eq!(
         stderr(&out),
         format!(
-            "cl-fetch: downloading {id}: HTTP 401: {BAD_KEY}\n\
+            "cl-fetch: downloading {id}: HTTP 401: {BAD_KEY}\n{KEY_HINT}\n\
              cl-fetch: delivered 0 files (0 B): 0 downloaded, 0 already delivered; 1 FAILED\n"
         )
     );

@@ -57,6 +57,11 @@ pub struct CommonArgs {
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub max_wait: u64,
 
+    /// At most N API requests a second from this process, all workers together (downloads
+    /// from the blob host not counted); fractions allowed.
+    #[arg(long, value_name = "N", value_parser = positive_rate)]
+    pub max_rate: Option<f64>,
+
     /// Print nothing on stderr but errors.
     #[arg(short, long, conflicts_with = "verbose")]
     pub quiet: bool,
@@ -68,6 +73,15 @@ pub struct CommonArgs {
     /// Write stderr messages as text, or as one JSON object per line for log collectors.
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(n) if n > 0.0 && n.is_finite() => Ok(n),
+        _ => Err(format!(
+            "{text:?} is not a positive number of requests a second"
+        )),
+    }
 }
 
 impl CommonArgs {
@@ -100,6 +114,7 @@ impl CommonArgs {
             timeout: Duration::from_secs(self.timeout),
             user_agent: format!("{tool}/{}", env!("CARGO_PKG_VERSION")),
             cancel,
+            max_rate: self.max_rate,
             ca_files: self
                 .ca_cert
                 .iter()

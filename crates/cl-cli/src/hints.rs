@@ -48,8 +48,47 @@ pub fn describe(error: &Error) -> String {
             cl_core::layout::DEFAULT_LAYOUT
         ),
         Error::Input { label, problem } => format!("{label}: {}", line_problem(problem)),
+        Error::Http {
+            status: 401 | 403,
+            from_blob: false,
+            ..
+        } => format!(
+            "{error}\nhint: a 401 or 403 usually means an Admin API key where a Compliance API key \
+             is needed, a key whose Compliance API scope is not granted (yet), or a workspace id \
+             given where an org-… id belongs (or the reverse)"
+        ),
+        Error::Http {
+            status: 400,
+            message,
+            from_blob: false,
+            ..
+        } => match scope_of_refused_type(message) {
+            Some((event_type, scope)) => format!(
+                "{error}\nhint: {event_type} belongs to {scope}: list it with {}",
+                match scope {
+                    "workspaces" => "a workspace id (a UUID)",
+                    _ => "an organization id (org-…)",
+                }
+            ),
+            None => error.to_string(),
+        },
         other => other.to_string(),
     }
+}
+
+/// The event type and the scope it belongs to, from the API's refusal of a type asked on the
+/// other scope's path: `AUTH_LOG is a workspace-scoped event type. Use …`.
+fn scope_of_refused_type(message: &str) -> Option<(&str, &'static str)> {
+    let (event_type, rest) = message.split_once(" is a")?;
+    let scope = if rest.starts_with(" workspace-scoped event type") {
+        "workspaces"
+    } else if rest.starts_with("n organization-scoped event type") {
+        "organizations"
+    } else {
+        return None;
+    };
+    let event_type = event_type.rsplit(' ').next()?;
+    Some((event_type, scope))
 }
 
 /// Why a line or argument could not be read, naming the flag that supplies what is missing.
@@ -72,5 +111,26 @@ pub fn describe_any(error: &anyhow::Error) -> String {
     {
         Some(core) => describe(core),
         None => format!("{error:#}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scope_refusal_names_the_scope_the_type_belongs_to() {
+        let said =
+            "AUTH_LOG is a workspace-scoped event type. Use /v1/compliance/workspaces/{id}/logs";
+        assert_eq!(
+            scope_of_refused_type(said),
+            Some(("AUTH_LOG", "workspaces"))
+        );
+        let said = "COSTS is an organization-scoped event type. Use …";
+        assert_eq!(
+            scope_of_refused_type(said),
+            Some(("COSTS", "organizations"))
+        );
+        assert_eq!(scope_of_refused_type("unknown event_type X"), None);
     }
 }

@@ -284,6 +284,11 @@ fn line(tool: &str, level: &str, message: &str, fields: &[(&str, Value)]) {
         .write_all(format!("{text}\n").as_bytes());
 }
 
+/// Prints a warning that must be seen at every verbosity (data that is gone for good).
+pub fn warn_line(tool: &str, message: &str) {
+    line(tool, "warn", message, &[]);
+}
+
 /// Prints an error line; errors are shown at every verbosity.
 pub fn error_line(tool: &str, message: &str) {
     line(tool, "error", message, &[]);

@@ -7,6 +7,8 @@ use crate::https;
 use crate::observe::{Event, Observer};
 use crate::page::{self, Page};
 use crate::principal::Principal;
+use crate::proxy::{Proxies, ProxySetting};
+use crate::rate::RateLimit;
 use crate::retry::{Pause, parse_retry_after};
 use crate::secret::ApiKey;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -46,6 +48,8 @@ pub struct ClientConfig {
     pub cancel: Arc<AtomicBool>,
     /// PEM files of certificate authorities to trust besides the web roots and the OS store.
     pub ca_files: Vec<std::path::PathBuf>,
+    /// At most this many API requests a second (downloads from the blob host not counted).
+    pub max_rate: Option<f64>,
 }
 
 /// One listing request.
@@ -72,13 +76,16 @@ impl ListRequest<'_> {
 
 /// A shared, thread-safe client. One per process: connections are pooled and reused.
 pub struct Client {
-    agent: Agent,
+    direct: Agent,
+    proxied: Vec<(String, Agent)>,
+    proxies: Proxies,
     base: BaseUrl,
     key: ApiKey,
     observer: Arc<dyn Observer>,
     timeout: Duration,
     cancel: Arc<AtomicBool>,
     pause: Arc<Pause>,
+    rate: Option<RateLimit>,
 }
 
 /// An open download: the file's bytes as they arrive.
@@ -106,33 +113,50 @@ impl Client {
         observer: Arc<dyn Observer>,
         pause: Arc<Pause>,
     ) -> Result<Self> {
-        let mut builder = Agent::config_builder();
-        if config.base.as_str().starts_with("https:") || !config.ca_files.is_empty() {
+        let tls = if config.base.as_str().starts_with("https:") || !config.ca_files.is_empty() {
             let roots = crate::tls::root_certs(&config.ca_files)?;
-            builder = builder.tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build());
-        }
-        let agent = builder
-            .proxy(crate::proxy::from_env())
-            // Statuses are ours to read: 429/503 carry Retry-After, errors carry messages.
-            .http_status_as_error(false)
-            // Redirects are followed by hand, so nothing of the API request reaches the blob host.
-            .max_redirects(0)
-            .timeout_connect(Some(config.timeout))
-            .timeout_per_read(Some(config.timeout))
-            .timeout_per_write(Some(config.timeout))
-            .user_agent(config.user_agent.as_str())
-            .max_idle_connections(256)
-            .max_idle_connections_per_host(128)
-            .build()
-            .new_agent();
+            Some(ureq::tls::TlsConfig::builder().root_certs(roots).build())
+        } else {
+            None
+        };
+        // One connection pool direct, and one per proxy the environment names; each request
+        // picks its own (see `route`).
+        let agent = |proxy: Option<ureq::Proxy>| {
+            let mut builder = Agent::config_builder();
+            if let Some(tls) = &tls {
+                builder = builder.tls_config(tls.clone());
+            }
+            builder
+                .proxy(proxy)
+                // Statuses are ours to read: 429/503 carry Retry-After, errors their messages.
+                .http_status_as_error(false)
+                // Redirects are followed by hand: nothing of the API request reaches the blob host.
+                .max_redirects(0)
+                .timeout_connect(Some(config.timeout))
+                .timeout_per_read(Some(config.timeout))
+                .timeout_per_write(Some(config.timeout))
+                .user_agent(config.user_agent.as_str())
+                .max_idle_connections(256)
+                .max_idle_connections_per_host(128)
+                .build()
+                .new_agent()
+        };
+        let proxies = Proxies::from_env()?;
+        let proxied = proxies
+            .all()
+            .map(|p| (p.shown.clone(), agent(Some(p.proxy.clone()))))
+            .collect();
         Ok(Client {
-            agent,
+            direct: agent(None),
+            proxied,
+            proxies,
             base: config.base,
             key: config.key,
             observer,
             timeout: config.timeout,
             cancel: config.cancel,
             pause,
+            rate: config.max_rate.and_then(RateLimit::new),
         })
     }
 
@@ -186,6 +210,49 @@ impl Client {
         })
     }
 
+    /// Asks how recent an event type's data is (`max_event_time`). `Ok(None)` when the API
+    /// has no such endpoint (404); `Ok(Some(None))` when the type has no data yet.
+    pub fn max_event_time(
+        &self,
+        principal: &Principal,
+        event_type: &str,
+    ) -> Result<Option<Option<String>>> {
+        let context = format!("asking the newest time of {event_type}");
+        let url = format!(
+            "{}/max_event_time?event_type={}",
+            self.principal_url(principal),
+            escape(event_type)
+        );
+        let mut response = self.api_get(&url, &context)?;
+        match response.status().as_u16() {
+            200 => {}
+            404 => {
+                drain(&mut response);
+                return Ok(None);
+            }
+            _ => return Err(http_error(context, &mut response, false)),
+        }
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_ERROR_BODY)
+            .read_to_vec()
+            .map_err(|e| self.transport(&context, e))?;
+        let answer: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| Error::MalformedPage {
+                context: context.clone(),
+                message: format!("not JSON ({e}); body starts with {}", page::preview(&body)),
+            })?;
+        match answer.get("max_event_time").and_then(|m| m.get(event_type)) {
+            Some(serde_json::Value::String(newest)) => Ok(Some(Some(newest.clone()))),
+            Some(serde_json::Value::Null) | None => Ok(Some(None)),
+            Some(other) => Err(Error::MalformedPage {
+                context,
+                message: format!("max_event_time.{event_type} is {other}, not a time"),
+            }),
+        }
+    }
+
     /// Opens the download of one file: asks the API, then follows its redirect to the signed
     /// URL with a clean request that carries no API header.
     pub fn open_download(&self, principal: &Principal, id: &str) -> Result<Download> {
@@ -226,11 +293,20 @@ impl Client {
     }
 
     fn api_get(&self, url: &str, context: &str) -> Result<Response<Body>> {
-        if !self.pause.wait(&self.cancel) {
+        if !self.pause.wait(&self.cancel)
+            || !self
+                .rate
+                .as_ref()
+                .is_none_or(|rate| rate.wait(&self.cancel))
+        {
             return Err(Error::Interrupted);
         }
-        self.timed("GET", url, context, || {
-            self.agent
+        let uri: Uri = url
+            .parse()
+            .map_err(|_| Error::Config(format!("bad URL {url}")))?;
+        let (agent, via) = self.route(&uri);
+        self.timed("GET", url, context, via, || {
+            agent
                 .get(url)
                 .header(header::AUTHORIZATION, self.key.bearer())
                 .header(header::ACCEPT, "application/json")
@@ -239,10 +315,24 @@ impl Client {
     }
 
     fn blob_get(&self, uri: &Uri, context: &str) -> Result<Response<Body>> {
+        let (agent, via) = self.route(uri);
         // A fresh request: only what any HTTP client sends, never the API's headers.
-        self.timed("GET", &endpoint::redact(uri), context, || {
-            self.agent.get(uri.clone()).call()
+        self.timed("GET", &endpoint::redact(uri), context, via, || {
+            agent.get(uri.clone()).call()
         })
+    }
+
+    /// The connection pool for a URL: through the proxy the environment names for it, or
+    /// direct.
+    fn route(&self, uri: &Uri) -> (&Agent, Option<&ProxySetting>) {
+        let via = self.proxies.for_url(
+            uri.scheme_str().unwrap_or("https"),
+            uri.host().unwrap_or(""),
+        );
+        let agent = via
+            .and_then(|p| self.proxied.iter().find(|(shown, _)| *shown == p.shown))
+            .map_or(&self.direct, |(_, agent)| agent);
+        (agent, via)
     }
 
     fn timed(
@@ -250,6 +340,7 @@ impl Client {
         method: &str,
         shown_url: &str,
         context: &str,
+        via: Option<&ProxySetting>,
         call: impl Fn() -> Result<Response<Body>, ureq::Error>,
     ) -> Result<Response<Body>> {
         let start = Instant::now();
@@ -275,7 +366,19 @@ impl Client {
                     why,
                 }
             }
-            None => self.transport(context, e),
+            None => match via {
+                // The proxy is the first suspect when the connection fails: name it.
+                Some(proxy) => Error::Transport {
+                    context: context.to_owned(),
+                    message: format!(
+                        "through proxy {} (from {}): {}",
+                        proxy.shown,
+                        proxy.variable,
+                        self.describe(e)
+                    ),
+                },
+                None => self.transport(context, e),
+            },
         })
     }
 

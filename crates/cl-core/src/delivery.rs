@@ -7,11 +7,13 @@ use crate::checkpoint::Checkpoint;
 use crate::download::{Verified, download, verify_existing};
 use crate::durable;
 use crate::error::{Error, Result};
+use crate::events::{self, Framing};
 use crate::exec;
 use crate::layout::Layout;
 use crate::line::{FileId, FileRef};
 use crate::observe::{Event, Observer};
 use crate::retry::Retrier;
+use crate::sha256::HashingWriter;
 use crate::spool::{MemoryBudget, Spool};
 use serde_json::json;
 use std::collections::HashSet;
@@ -67,20 +69,21 @@ pub struct Summary {
 
 /// What became of one input line, waiting for its turn to be delivered.
 pub(crate) enum Outcome {
-    /// Downloaded and verified; its bytes wait in a spool (stdout mode).
-    Ready {
-        file: FileRef,
-        spool: Spool,
-        verified: Verified,
-    },
+    /// Downloaded and verified; it waits in a spool (stdout mode).
+    Ready { file: FileRef, staged: Staged },
     /// Accepted by the `--exec` command.
-    Handed { file: FileRef, verified: Verified },
+    Handed {
+        file: FileRef,
+        verified: Verified,
+        events: Option<u64>,
+    },
     /// Stored under DIR, or found there whole already (directory mode).
     Stored {
         file: FileRef,
         path: PathBuf,
         verified: Verified,
         skipped: bool,
+        events: Option<u64>,
     },
     /// Delivered by an earlier run, as the state file shows; where it went, in directory mode.
     AlreadyDelivered {
@@ -98,6 +101,35 @@ pub(crate) enum Outcome {
     Fatal(Error),
 }
 
+/// A verified file in its spool, and how it is written on: as served (ending in a newline),
+/// or with `--events` one JSON value per line.
+pub(crate) struct Staged {
+    spool: Spool,
+    verified: Verified,
+    /// With `--events`: how many values the file holds (its framing already checked).
+    events: Option<u64>,
+}
+
+impl Staged {
+    /// Writes the file on, as the mode wants it.
+    fn write_to(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
+        if self.events.is_some() {
+            return match events::reframe(&mut self.spool, out) {
+                Ok(_) => Ok(()),
+                Err(Framing::Io(e)) => Err(e),
+                Err(Framing::Bad { offset, .. }) => Err(std::io::Error::other(format!(
+                    "the spooled file changed after it was checked (at byte {offset})"
+                ))),
+            };
+        }
+        self.spool.copy_to(out)?;
+        if !self.verified.ends_with_newline {
+            out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+}
+
 /// The download side of delivery, shared by the workers: gets one file ready for its turn.
 pub(crate) struct Preparer {
     client: Arc<Client>,
@@ -108,10 +140,17 @@ pub(crate) struct Preparer {
     swept: Mutex<HashSet<PathBuf>>,
     /// Memory that waiting files share.
     budget: Arc<MemoryBudget>,
+    /// `--events`: files go on as one JSON value per line.
+    events: bool,
 }
 
 impl Preparer {
-    pub(crate) fn new(client: Arc<Client>, retry: Arc<Retrier>, destination: Destination) -> Self {
+    pub(crate) fn new(
+        client: Arc<Client>,
+        retry: Arc<Retrier>,
+        destination: Destination,
+        events: bool,
+    ) -> Self {
         Preparer {
             cancel: retry.cancel_flag().clone(),
             client,
@@ -119,6 +158,7 @@ impl Preparer {
             destination,
             swept: Mutex::new(HashSet::new()),
             budget: MemoryBudget::new(SPOOL_BUDGET),
+            events,
         }
     }
 
@@ -127,37 +167,45 @@ impl Preparer {
     /// every file would meet (a full disk) stops the run.
     pub(crate) fn prepare(&self, file: FileRef, path: Option<PathBuf>) -> Outcome {
         let result = match (&self.destination, path) {
-            (Destination::Exec(command), _) => {
-                self.spooled(&file, true).and_then(|(mut spool, verified)| {
-                    self.retry
-                        .run(|| exec::hand_over(command, &file, &verified, &mut spool))
-                        .map(|()| Outcome::Handed {
-                            file: file.clone(),
-                            verified,
-                        })
+            (Destination::Exec(command), _) => self.staged(&file, true).and_then(|mut staged| {
+                let (verified, events) = (staged.verified, staged.events);
+                self.retry
+                    .run(|| exec::hand_over(command, &file, &verified, &mut |w| staged.write_to(w)))
+                    .map(|()| Outcome::Handed {
+                        file: file.clone(),
+                        verified,
+                        events,
+                    })
+            }),
+            (Destination::Directory(..), Some(path)) => {
+                // Re-framed files (--events) no longer match their listing: not trusted again.
+                let existing = match self.events {
+                    true => Ok(None),
+                    false => verify_existing(&file, &path),
+                };
+                match existing {
+                    Ok(Some(verified)) => Ok((verified, true, None)),
+                    Ok(None) if self.events => self
+                        .store_events(&file, &path)
+                        .map(|(v, n)| (v, false, Some(n))),
+                    Ok(None) => self
+                        .retry
+                        .run(|| self.store(&file, &path))
+                        .map(|v| (v, false, None)),
+                    Err(e) => Err(e),
+                }
+                .map(|(verified, skipped, events)| Outcome::Stored {
+                    file: file.clone(),
+                    path,
+                    verified,
+                    skipped,
+                    events,
                 })
             }
-            (Destination::Directory(..), Some(path)) => match verify_existing(&file, &path) {
-                Ok(Some(verified)) => Ok((verified, true)),
-                Ok(None) => self
-                    .retry
-                    .run(|| self.store(&file, &path))
-                    .map(|v| (v, false)),
-                Err(e) => Err(e),
-            }
-            .map(|(verified, skipped)| Outcome::Stored {
+            _ => self.staged(&file, false).map(|staged| Outcome::Ready {
                 file: file.clone(),
-                path,
-                verified,
-                skipped,
+                staged,
             }),
-            _ => self
-                .spooled(&file, false)
-                .map(|(spool, verified)| Outcome::Ready {
-                    file: file.clone(),
-                    spool,
-                    verified,
-                }),
         };
         match result {
             Ok(outcome) => outcome,
@@ -169,21 +217,70 @@ impl Preparer {
         }
     }
 
-    /// Downloads `file` (retrying) into a spool, where it waits to be handed on.
-    fn spooled(&self, file: &FileRef, digest: bool) -> Result<(Spool, Verified)> {
-        self.retry.run(|| {
+    /// Downloads `file` (retrying) into a spool, where it waits to be handed on; with
+    /// `--events`, checks that it is a sequence of JSON values and counts them.
+    fn staged(&self, file: &FileRef, digest: bool) -> Result<Staged> {
+        let (mut spool, verified) = self.retry.run(|| {
             let mut spool = Spool::new(SPOOL_PER_FILE, self.budget.clone());
             download(&self.client, file, &mut spool, digest, &self.cancel)
                 .map(|verified| (spool, verified))
+        })?;
+        let events = match self.events {
+            false => None,
+            true => match events::reframe(&mut spool, &mut std::io::sink()) {
+                Ok(count) => Some(count),
+                Err(Framing::Io(e)) => return Err(Error::io(format!("reading {}", file.id), e)),
+                Err(Framing::Bad { offset, why }) => {
+                    return Err(Error::Framing {
+                        context: format!("reading the events of {}", file.id),
+                        offset,
+                        why,
+                    });
+                }
+            },
+        };
+        Ok(Staged {
+            spool,
+            verified,
+            events,
         })
+    }
+
+    /// Stores one file at `path` as one JSON value per line (`--events`); what the manifest
+    /// then shows is the stored file.
+    fn store_events(&self, file: &FileRef, path: &Path) -> Result<(Verified, u64)> {
+        let mut staged = self.staged(file, true)?;
+        let count = staged.events.unwrap_or(0);
+        self.prepare_dir(path)?;
+        let writing = || format!("writing {}", path.display());
+        let verified = durable::write_file(path, writing, |temp| {
+            let mut hashing = HashingWriter::new(temp);
+            staged
+                .write_to(&mut hashing)
+                .map_err(|e| Error::io(writing(), e))?;
+            let hasher = hashing.hasher;
+            let (bytes, ends_with_newline) = (hasher.bytes(), hasher.ends_with_newline());
+            Ok(Verified {
+                bytes,
+                sha256: hasher.finish(),
+                ends_with_newline,
+                checked: staged.verified.checked,
+            })
+        })?;
+        Ok((verified, count))
+    }
+
+    /// Makes the directory a file goes into, cleared of what killed runs left there.
+    fn prepare_dir(&self, path: &Path) -> Result<()> {
+        let parent = durable::parent(path);
+        crate::private::create_dir_all(parent)
+            .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+        self.sweep_once(parent)
     }
 
     /// Downloads one file to `path` through a temporary name beside it.
     fn store(&self, file: &FileRef, path: &Path) -> Result<Verified> {
-        let parent = durable::parent(path);
-        crate::private::create_dir_all(parent)
-            .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
-        self.sweep_once(parent)?;
+        self.prepare_dir(path)?;
         durable::write_file(
             path,
             || format!("writing {}", path.display()),
@@ -229,11 +326,8 @@ impl Delivery<'_> {
     pub(crate) fn deliver(&mut self, outcome: Outcome) -> Result<()> {
         let writing = |e| Error::io("writing to stdout", e);
         match outcome {
-            Outcome::Ready {
-                file,
-                mut spool,
-                verified,
-            } => {
+            Outcome::Ready { file, mut staged } => {
+                let verified = staged.verified;
                 if !verified.checked {
                     let message = format!(
                         "{}: written unverified: no Content-Length, and no size or digest listed",
@@ -241,10 +335,7 @@ impl Delivery<'_> {
                     );
                     self.observer.event(&Event::Warning { message: &message });
                 }
-                spool.copy_to(self.out).map_err(writing)?;
-                if !verified.ends_with_newline {
-                    self.out.write_all(b"\n").map_err(writing)?;
-                }
+                staged.write_to(self.out).map_err(writing)?;
                 self.out.flush().map_err(writing)?;
                 // Recorded as delivered only once on disk, where the output is a file.
                 if let (Some(_), Some(file)) = (&self.checkpoint, &self.out_file) {
@@ -253,13 +344,13 @@ impl Delivery<'_> {
                 }
                 self.delivered(&file, verified.bytes, false)?;
             }
-            Outcome::Handed { file, verified } => {
-                writeln!(
-                    self.out,
-                    "{}",
-                    manifest_line(&file, None, &verified, "delivered")
-                )
-                .map_err(writing)?;
+            Outcome::Handed {
+                file,
+                verified,
+                events,
+            } => {
+                let line = manifest_line(&file, None, &verified, "delivered", events);
+                writeln!(self.out, "{line}").map_err(writing)?;
                 self.out.flush().map_err(writing)?;
                 self.delivered(&file, verified.bytes, false)?;
             }
@@ -268,9 +359,10 @@ impl Delivery<'_> {
                 path,
                 verified,
                 skipped,
+                events,
             } => {
                 let status = if skipped { "skipped" } else { "downloaded" };
-                let line = manifest_line(&file, Some(&path), &verified, status);
+                let line = manifest_line(&file, Some(&path), &verified, status, events);
                 writeln!(self.out, "{line}").map_err(writing)?;
                 self.out.flush().map_err(writing)?;
                 self.delivered(&file, verified.bytes, skipped)?;
@@ -283,7 +375,7 @@ impl Delivery<'_> {
                     checked: true,
                 };
                 if path.is_some() || self.manifest {
-                    let line = manifest_line(&file, path.as_deref(), &listed, "skipped");
+                    let line = manifest_line(&file, path.as_deref(), &listed, "skipped", None);
                     writeln!(self.out, "{line}").map_err(writing)?;
                     self.out.flush().map_err(writing)?;
                 }
@@ -349,8 +441,15 @@ fn manifest_path(path: &Path) -> String {
     }
 }
 
-/// The manifest line of a file stored under DIR (`path`) or handed to `--exec`.
-fn manifest_line(file: &FileRef, path: Option<&Path>, verified: &Verified, status: &str) -> String {
+/// The manifest line of a file stored under DIR (`path`) or handed to `--exec`, with its count
+/// of events under `--events`.
+fn manifest_line(
+    file: &FileRef,
+    path: Option<&Path>,
+    verified: &Verified,
+    status: &str,
+    events: Option<u64>,
+) -> String {
     let mut line = serde_json::Map::new();
     line.insert("id".into(), file.id.as_str().into());
     if let Some(path) = path {
@@ -368,6 +467,9 @@ fn manifest_line(file: &FileRef, path: Option<&Path>, verified: &Verified, statu
     });
     if let serde_json::Value::Object(rest) = rest {
         line.extend(rest);
+    }
+    if let Some(events) = events {
+        line.insert("events".into(), events.into());
     }
     serde_json::Value::Object(line).to_string()
 }

@@ -72,6 +72,17 @@ pub enum Error {
         /// Expected against got.
         message: String,
     },
+    /// A file that is not a sequence of JSON values (`--events`), though it is the file the
+    /// listing describes: not retried.
+    #[error("{context}: not a sequence of JSON values: at byte {offset}: {why}")]
+    Framing {
+        /// What was being done.
+        context: String,
+        /// Where the first bad byte is, from 0.
+        offset: u64,
+        /// What the parser said.
+        why: String,
+    },
     /// An input line (or argument) is not something cl-fetch can take.
     #[error("{label}: {problem}")]
     Input {

@@ -5,18 +5,17 @@
 use crate::download::Verified;
 use crate::error::{Error, Result};
 use crate::line::FileRef;
-use crate::spool::Spool;
 use std::io::{self, Write};
 use std::process::{Command, Stdio};
 
-/// Runs `command` once for `file`, with `spool`'s bytes (and a final newline where the file
-/// lacks one, as stdout mode writes it) on its stdin and the file's metadata in `CL_*`
-/// variables. The command's own output goes to stderr: stdout carries the manifest.
+/// Runs `command` once for `file`, with what `feed` writes (the file as stdout mode writes
+/// it) on its stdin and the file's metadata in `CL_*` variables. The command's own output
+/// goes to stderr: stdout carries the manifest.
 pub fn hand_over(
     command: &str,
     file: &FileRef,
     verified: &Verified,
-    spool: &mut Spool,
+    feed: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
 ) -> Result<()> {
     let context = || format!("handing {} to --exec", file.id);
     let mut child = shell(command)
@@ -26,10 +25,7 @@ pub fn hand_over(
         .spawn()
         .map_err(|e| Error::io(format!("{}: starting the command", context()), e))?;
     let fed = child.stdin.take().map(|mut stdin| {
-        spool.copy_to(&mut stdin)?;
-        if !verified.ends_with_newline {
-            stdin.write_all(b"\n")?;
-        }
+        feed(&mut stdin)?;
         stdin.flush()
     });
     let status = child

@@ -49,6 +49,8 @@ pub struct FetchOptions {
     /// The output, when it is a regular file: flushed to disk before files written to it
     /// are recorded as delivered.
     pub out_file: Option<std::fs::File>,
+    /// Deliver each file as one JSON value per line (`--events`).
+    pub events: bool,
 }
 
 struct Task {
@@ -144,7 +146,12 @@ pub fn run(
 
     let task_rx = Arc::new(Mutex::new(task_rx));
     let manifest = !matches!(options.destination, Destination::Stdout);
-    let preparer = Arc::new(Preparer::new(client, retry, options.destination));
+    let preparer = Arc::new(Preparer::new(
+        client,
+        retry,
+        options.destination,
+        options.events,
+    ));
     let mut workers = Vec::with_capacity(jobs);
     for n in 0..jobs {
         let preparer = preparer.clone();

@@ -8,6 +8,7 @@
 //! flags, writes to a terminal or picks an exit code: what happens is told through [`observe`].
 
 pub mod api;
+pub mod check;
 pub mod checkpoint;
 pub mod delivery;
 pub mod download;
@@ -15,6 +16,7 @@ pub mod durable;
 pub mod endpoint;
 pub mod error;
 pub mod error_body;
+pub mod events;
 pub mod exec;
 pub mod fetch;
 pub mod https;
@@ -27,6 +29,8 @@ pub mod paging;
 pub mod principal;
 pub mod private;
 pub mod proxy;
+pub mod rate;
+pub mod retention;
 pub mod retry;
 pub mod secret;
 pub mod sha256;

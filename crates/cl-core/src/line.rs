@@ -76,7 +76,7 @@ pub fn write_line(file: &ListedFile, principal: &Principal, cursor: Option<&str>
 }
 
 /// Drops whitespace outside strings, so a pretty-printed value fits on one line unchanged.
-fn compact(raw: &str) -> String {
+pub(crate) fn compact(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     let (mut in_string, mut escaped) = (false, false);
     for c in raw.chars() {

@@ -9,6 +9,7 @@ use crate::line::write_line;
 use crate::observe::{Event, Observer};
 use crate::paging::Pager;
 use crate::principal::Principal;
+use crate::retention::{self, Gap};
 use crate::retry::{Retrier, sleep};
 use crate::timestamps::{Timestamp, format_time};
 use jiff::SignedDuration;
@@ -63,6 +64,15 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The event types whose start lies further back than `retention`: the files between
+    /// their start and what the API still keeps are gone.
+    pub fn beyond_retention(&self, retention: Duration, now: Timestamp) -> Vec<(&str, Gap)> {
+        self.next
+            .iter()
+            .filter_map(|(t, start)| Some((t.as_str(), retention::gap(start, retention, now)?)))
+            .collect()
+    }
+
     /// Finds where each event type starts: its saved cursor, else `after`. A type with
     /// neither is a configuration error.
     pub fn new(options: ListOptions) -> Result<Plan> {

@@ -88,6 +88,35 @@ impl Hasher {
     }
 }
 
+/// A writer that hashes what passes through it on its way to another.
+pub struct HashingWriter<'a> {
+    inner: &'a mut dyn std::io::Write,
+    /// What has passed so far.
+    pub hasher: Hasher,
+}
+
+impl<'a> HashingWriter<'a> {
+    /// Hashes what is written, then writes it to `inner`.
+    pub fn new(inner: &'a mut dyn std::io::Write) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Hasher::new(true),
+        }
+    }
+}
+
+impl std::io::Write for HashingWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(data)?;
+        self.hasher.update(&data[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -86,6 +86,18 @@ impl Spool {
     }
 }
 
+impl crate::events::Source for Spool {
+    fn open(&mut self) -> io::Result<Box<dyn Read + '_>> {
+        match &mut self.file {
+            None => Ok(Box::new(&self.memory[..])),
+            Some(file) => {
+                file.seek(SeekFrom::Start(0))?;
+                Ok(Box::new(&*file))
+            }
+        }
+    }
+}
+
 impl Write for Spool {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         if let Some(file) = &mut self.file {

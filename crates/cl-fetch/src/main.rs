@@ -59,6 +59,12 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
 
+    /// Deliver each file as one JSON value per line, whatever its framing (JSON Lines, or
+    /// values written one after another), each value's bytes kept; a file that is not JSON
+    /// values fails, naming the first bad byte. Manifest lines gain "events", the count.
+    #[arg(long)]
+    events: bool,
+
     /// Downloads in flight.
     #[arg(short, long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     jobs: u16,
@@ -122,6 +128,7 @@ fn run(args: Args) -> Result<Exit> {
         principal,
         state: args.state.clone(),
         out_file: cl_cli::output::stdout_file(),
+        events: args.events,
     };
     let mut out = BufWriter::with_capacity(256 << 10, io::stdout().lock());
     let (summary, outcome) = fetch::run(client, retry, reporter.clone(), options, input, &mut out)?;

@@ -6,11 +6,12 @@ use cl_cli::flags::ToolFlags;
 use cl_cli::report::{Reporter, plural};
 use cl_cli::tool::Session;
 use cl_core::Error;
+use cl_core::check::{CheckOptions, Status};
 use cl_core::listing::{self, ListOptions, Lister, Plan};
 use cl_core::principal::Principal;
 use cl_core::timestamps::{Timestamp, format_time, parse_time};
 use clap::Parser;
-use std::io::{self, BufWriter};
+use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -57,8 +58,23 @@ struct Args {
     state: Option<PathBuf>,
 
     /// After catching up, keep polling for new files and print each once, until interrupted.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "check")]
     follow: bool,
+
+    /// List nothing: for each event type print one JSON line saying whether this key can
+    /// list it and how far --state lags behind the newest data (for monitoring); exit 0 only
+    /// when every type is ok.
+    #[arg(long)]
+    check: bool,
+
+    /// With --check: a state more than AGE behind the newest data is "behind" (90s, 30m, 2h, 1d).
+    #[arg(long, value_name = "AGE", value_parser = parse_interval, requires = "check")]
+    max_lag: Option<Duration>,
+
+    /// How long the API keeps files; a start further back (a state's cursor, --after) is
+    /// warned about, as the files in between are gone.
+    #[arg(long, value_name = "AGE", env = "COMPLIANCE_RETENTION", default_value = "30d", value_parser = parse_interval)]
+    retention: Duration,
 
     /// Time between polls in --follow: seconds, or with a unit (90s, 5m, 1h).
     #[arg(long, value_name = "TIME", default_value = "60s", value_parser = parse_interval, requires = "follow")]
@@ -88,6 +104,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<Exit> {
+    if args.check {
+        return check(&args);
+    }
     let now = Timestamp::now();
     let time = |text: &Option<String>| text.as_deref().map(|t| parse_time(t, now)).transpose();
     let event_types = listing::event_types(&args.event_types)?;
@@ -111,6 +130,19 @@ fn run(args: Args) -> Result<Exit> {
         limit: args.limit,
         state: args.state.clone(),
     })?;
+    for (event_type, gap) in plan.beyond_retention(args.retention, now) {
+        // Said even with -q: files are gone for good.
+        cl_cli::report::warn_line(
+            TOOL,
+            &format!(
+                "{event_type} starts {} days back, beyond the API's retention of about {} days \
+                 (--retention): its files before {} are gone for good",
+                gap.age.as_secs() / 86_400,
+                args.retention.as_secs() / 86_400,
+                format_time(gap.kept_since)
+            ),
+        );
+    }
     let Session {
         reporter,
         retry,
@@ -125,6 +157,31 @@ fn run(args: Args) -> Result<Exit> {
         Err(Error::Interrupted) if args.follow => Ok(Exit::stopped(true)),
         Err(error) => Err(error.into()),
     }
+}
+
+/// `--check`: one JSON line per event type; exit 0 only when every type is ok.
+fn check(args: &Args) -> Result<Exit> {
+    let options = CheckOptions {
+        principal: Principal::parse(args.principal.as_deref().unwrap_or_default())?,
+        event_types: listing::event_types(&args.event_types)?,
+        state: args.state.clone(),
+        max_lag: args.max_lag,
+        retention: args.retention,
+    };
+    let Session {
+        reporter,
+        retry,
+        client,
+    } = Session::open(TOOL, &args.flags.common)?;
+    let answers = cl_core::check::check(&client, &retry, &options, &cl_cli::hints::describe)?;
+    reporter.finish();
+    let mut out = io::stdout().lock();
+    for answer in &answers {
+        writeln!(out, "{}", answer.to_json_line(&options.principal))?;
+    }
+    out.flush()?;
+    let all_ok = answers.iter().all(|a| a.status == Status::Ok);
+    Ok(if all_ok { Exit::Success } else { Exit::Failure })
 }
 
 /// Catches up, says what was listed, then follows the listing when asked. False when an
