@@ -8,6 +8,7 @@ mod fetch;
 mod flow;
 mod list;
 mod network;
+mod operations;
 mod recipes;
 mod reliability;
 mod security;

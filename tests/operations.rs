@@ -1,0 +1,241 @@
+//! Operating the tools: how far behind a state is (`--check`), the API's retention, keys
+//! and scopes explained, proxies, a ceiling on the request rate, and event framing.
+
+use crate::util::*;
+use cl_sim::Origin;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::Duration;
+
+fn check_lines(out: &std::process::Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Delivers AUTH_LOG through a --state pipeline in `dir`.
+fn deliver_auth_log(sim: &Sim, dir: &Path) {
+    sim.sh(&format!(
+        "cl-list \"$P\" -q -e AUTH_LOG --after {BEFORE_ALL} --state s.json \
+         | cl-fetch -q --state s.json > /dev/null"
+    ))
+    .current_dir(dir)
+    .assert_exit(0);
+}
+
+#[test]
+fn check_answers_each_type_from_the_listing_where_there_is_no_freshness_endpoint() {
+    let sim = Sim::start();
+    let dir = tempfile::tempdir().unwrap();
+    deliver_auth_log(&sim, dir.path());
+    let auth = sim.files(sim.ws(), "AUTH_LOG");
+    let app = sim.files(sim.ws(), "APP_LOG");
+    let out = sim
+        .cmd("cl-list")
+        .current_dir(dir.path())
+        .args([
+            sim.ws(),
+            "--check",
+            "--state",
+            "s.json",
+            "-e",
+            "AUTH_LOG,APP_LOG,COSTS",
+        ])
+        .assert_exit(1);
+    let lines = check_lines(&out);
+    assert_eq!(
+        lines[0],
+        json!({"event_type": "AUTH_LOG", "principal": sim.ws(), "status": "ok",
+               "newest": auth[6].end_time, "cursor": auth[6].end_time, "lag_seconds": 0,
+               "message": null, "newest_from": "listing"})
+    );
+    assert_eq!(lines[1]["status"], "behind", "APP_LOG was never delivered");
+    assert_eq!(lines[1]["newest"], app[6].end_time.as_str());
+    assert_eq!(lines[2]["status"], "error");
+    assert!(
+        lines[2]["message"].as_str().unwrap().contains("HTTP 400"),
+        "{}",
+        lines[2]
+    );
+    // Without a state: can this key list them?
+    let out = sim
+        .cmd("cl-list")
+        .args([sim.ws(), "--check", "-e", "AUTH_LOG,APP_LOG"])
+        .assert_exit(0);
+    assert!(
+        check_lines(&out)
+            .iter()
+            .all(|l| l["status"] == "ok" && l["cursor"].is_null())
+    );
+}
+
+#[test]
+fn a_cursor_older_than_the_retention_is_warned_about_and_checked() {
+    let sim = Sim::start();
+    let dir = tempfile::tempdir().unwrap();
+    deliver_auth_log(&sim, dir.path());
+    // The data lies in July 2026: with the API's real retention the cursor is far too old.
+    let out = sim
+        .cmd("cl-list")
+        .current_dir(dir.path())
+        .env("COMPLIANCE_RETENTION", "30d")
+        .args([sim.ws(), "-q", "-e", "AUTH_LOG", "--state", "s.json"])
+        .assert_exit(0);
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("cl-list: AUTH_LOG starts ")
+            && err.contains(
+                "beyond the API's retention of about 30 days (--retention): its files before "
+            )
+            && err.ends_with(" are gone for good\n"),
+        "said even with -q: {err}"
+    );
+    let out = sim
+        .cmd("cl-list")
+        .current_dir(dir.path())
+        .args([
+            sim.ws(),
+            "--check",
+            "--retention",
+            "30d",
+            "--state",
+            "s.json",
+            "-e",
+            "AUTH_LOG",
+        ])
+        .assert_exit(1);
+    let line = &check_lines(&out)[0];
+    assert_eq!(line["status"], "behind");
+    assert!(
+        line["message"]
+            .as_str()
+            .unwrap()
+            .contains("beyond the API's retention of about 30 days"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_lag_beyond_max_lag_is_behind() {
+    let sim = Sim::start();
+    let dir = tempfile::tempdir().unwrap();
+    let auth = sim.files(sim.ws(), "AUTH_LOG");
+    // Deliver all but the last two files.
+    let lines: String = sim.listing(sim.ws(), &auth[..5], 5);
+    sim.cmd("cl-fetch")
+        .current_dir(dir.path())
+        .args(["-q", "--state", "s.json"])
+        .stdin(lines)
+        .stdout();
+    let lag = |max: &str| {
+        let out = sim
+            .cmd("cl-list")
+            .current_dir(dir.path())
+            .args([
+                sim.ws(),
+                "--check",
+                "--state",
+                "s.json",
+                "--max-lag",
+                max,
+                "-e",
+                "AUTH_LOG",
+            ])
+            .output();
+        (out.status.code(), check_lines(&out).remove(0))
+    };
+    let newest: jiff::Timestamp = auth[6].end_time.parse().unwrap();
+    let cursor: jiff::Timestamp = auth[4].end_time.parse().unwrap();
+    let seconds = newest.duration_since(cursor).as_secs();
+    let (code, line) = lag("1h");
+    assert_eq!(
+        (code, &line["status"], &line["lag_seconds"]),
+        (Some(0), &json!("ok"), &json!(seconds))
+    );
+    let (code, line) = lag("60s");
+    assert_eq!((code, &line["status"]), (Some(1), &json!("behind")));
+    assert!(
+        line["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{seconds} s behind")),
+        "{line}"
+    );
+}
+
+#[test]
+fn max_rate_spaces_api_requests_and_leaves_downloads_alone() {
+    let sim = Sim::start();
+    let start = std::time::Instant::now();
+    sim.sh(&format!(
+        "cl-list \"$P\" -q -e AUTH_LOG --after {BEFORE_ALL} --limit 2 --max-rate 8 \
+         | cl-fetch -q -j 4 --max-rate 8 > /dev/null"
+    ))
+    .assert_exit(0);
+    let requests = sim.requests();
+    let api: Vec<_> = requests
+        .iter()
+        .filter(|r| r.origin == Origin::Api)
+        .collect();
+    // 4 pages and 7 downloads asked of the API, each process at most 8 a second.
+    let downloads: Vec<_> = api.iter().filter(|r| r.query.is_none()).collect();
+    assert_eq!(downloads.len(), 7);
+    let span = downloads.last().unwrap().at - downloads[0].at;
+    assert!(
+        span >= Duration::from_millis(6 * 125 - 30),
+        "{span:?} for 7 downloads at 8/s"
+    );
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn no_proxy_ranges_go_direct_and_a_dead_proxy_is_named() {
+    let sim = Sim::start();
+    let dead = "http://127.0.0.1:9";
+    let out = sim
+        .list(sim.ws(), &["-q"], "AUTH_LOG")
+        .env("http_proxy", dead)
+        .env("NO_PROXY", "example.com, 127.0.0.0/8")
+        .assert_exit(0);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 7);
+    let out = sim
+        .list(sim.ws(), &["-q", "--retries", "0"], "AUTH_LOG")
+        .env("HTTP_PROXY", dead)
+        .assert_exit(1);
+    assert!(
+        stderr(&out).contains("through proxy http://127.0.0.1:9 (from HTTP_PROXY): "),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn events_come_one_per_line_and_the_manifest_counts_them() {
+    let sim = Sim::start();
+    let files = sim.files(sim.ws(), "AUTH_LOG");
+    let listing = sim.listing(sim.ws(), &files, 100);
+    let out = sim
+        .cmd("cl-fetch")
+        .args(["-q", "--events"])
+        .stdin(listing.clone())
+        .stdout();
+    // The simulator serves JSON Lines, every third file without its last newline.
+    let want = String::from_utf8(sim.stream(files.iter().map(|f| f.id.as_str()))).unwrap();
+    assert_lines(&out, &want);
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = sim
+        .cmd("cl-fetch")
+        .args(["-q", "--events", "-o"])
+        .arg(dir.path())
+        .stdin(listing)
+        .stdout();
+    for (line, f) in manifest.lines().zip(&files) {
+        let line: Value = serde_json::from_str(line).unwrap();
+        let events = String::from_utf8(sim.content(&f.id))
+            .unwrap()
+            .lines()
+            .count();
+        assert_eq!(line["events"], events, "{line}");
+    }
+}
