@@ -16,7 +16,11 @@ pub mod signing;
 pub mod tls;
 
 mod connection;
+mod listing;
+mod query;
 mod routes;
+#[cfg(test)]
+mod testing;
 mod wire;
 
 use crate::dataset::{Dataset, DatasetConfig};

@@ -1,8 +1,10 @@
 //! What the simulator answers: the API's routes (listing, download) and the blob host's, each
 //! request first meeting whatever faults are due, then a handler that decides the [`Reply`].
 
-use crate::dataset::{Dataset, FileMeta, Scope};
+use crate::dataset::{Dataset, Scope};
 use crate::faults::{Fault, Injector, Roll};
+use crate::listing;
+use crate::query::{Query, percent_decode};
 use crate::signing::Signer;
 use crate::wire::{BodyFault, Payload, Reply};
 use crate::{Origin, Recorded};
@@ -10,7 +12,7 @@ use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use jiff::Timestamp;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
@@ -18,8 +20,6 @@ use std::time::Duration;
 
 /// The API's path prefix, as on the real service.
 pub(crate) const API_PREFIX: &str = "/v1/compliance";
-const MAX_LIMIT: u64 = 1000;
-const DEFAULT_LIMIT: u64 = 100;
 
 /// Shared state of a running simulator.
 pub(crate) struct State {
@@ -198,7 +198,7 @@ fn api(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
         );
     }
     match id {
-        None => list(
+        None => listing::list(
             state,
             scope,
             &principal,
@@ -207,91 +207,6 @@ fn api(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
         ),
         Some(id) => download(state, &principal, &id, roll),
     }
-}
-
-fn list(state: &State, scope: Scope, principal: &str, query: &str, roll: &Roll<'_>) -> Reply {
-    let query = Query::parse(query);
-    let Some(event_type) = query.get("event_type") else {
-        return Reply::invalid("event_type", "field required");
-    };
-    let Some(after) = query.get("after") else {
-        return Reply::invalid("after", "field required");
-    };
-    let after_text = after.to_owned();
-    let Ok(after) = after.parse::<Timestamp>() else {
-        return Reply::invalid("after", "invalid datetime format");
-    };
-    let before = match query.get("before").map(str::parse::<Timestamp>) {
-        None => None,
-        Some(Ok(ts)) => Some(ts),
-        Some(Err(_)) => return Reply::invalid("before", "invalid datetime format"),
-    };
-    let limit = match query.get("limit").map(str::parse::<u64>) {
-        None => DEFAULT_LIMIT,
-        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
-        Some(_) => {
-            return Reply::invalid(
-                "limit",
-                &format!("limit must be an integer from 1 to {MAX_LIMIT}"),
-            );
-        }
-    };
-    if !scope.event_types().contains(&event_type) {
-        let other = match scope {
-            Scope::Workspaces => Scope::Organizations,
-            Scope::Organizations => Scope::Workspaces,
-        };
-        let message = if other.event_types().contains(&event_type) {
-            format!(
-                "event_type {event_type} is not available for {}s; it is logged per {}",
-                scope.noun(),
-                other.noun()
-            )
-        } else {
-            format!("unknown event_type {event_type}")
-        };
-        return Reply::error(StatusCode::BAD_REQUEST, &message, "invalid_request_error");
-    }
-    let now = Timestamp::now();
-    let mut matching = state
-        .dataset
-        .files(principal, event_type)
-        .iter()
-        .filter(|f| f.end_time > after && f.end_time <= now)
-        .filter(|f| before.is_none_or(|b| f.end_time < b));
-    let page: Vec<&FileMeta> = matching.by_ref().take(limit as usize).collect();
-    let has_more = matching.next().is_some();
-    let data: Vec<Value> = page
-        .iter()
-        .map(|f| {
-            let (size, sha) = state.dataset.digest(f);
-            json!({
-                "id": f.id,
-                "event_type": f.event_type,
-                "end_time": f.end_time_text,
-                "file_name": f.file_name,
-                "file_size": size,
-                "file_sha256": sha,
-            })
-        })
-        .collect();
-    let mut last_end_time = page.last().map(|f| f.end_time_text.clone());
-    let config = state.faults.config();
-    if roll.hits(Fault::Malformed, config.malformed) {
-        return Reply::new(
-            StatusCode::OK,
-            "text/html",
-            "<html><head><title>502 Bad Gateway</title></head><body>bad gateway</body></html>",
-        );
-    }
-    if has_more && config.stuck_cursor {
-        roll.inject(Fault::StuckCursor);
-        last_end_time = Some(after_text);
-    }
-    Reply::json(
-        StatusCode::OK,
-        json!({"data": data, "has_more": has_more, "last_end_time": last_end_time}),
-    )
 }
 
 fn download(state: &State, principal: &str, id: &str, roll: &Roll<'_>) -> Reply {
@@ -384,65 +299,21 @@ fn blob(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
     }
 }
 
-/// A query string as decoded pairs, in order.
-struct Query(Vec<(String, String)>);
-
-impl Query {
-    /// Splits `query` into pairs, reading `+` as a space as form decoding does.
-    fn parse(query: &str) -> Self {
-        let pairs = query
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|pair| {
-                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                (
-                    percent_decode(&k.replace('+', " ")),
-                    percent_decode(&v.replace('+', " ")),
-                )
-            })
-            .collect();
-        Query(pairs)
-    }
-
-    /// The first value given for `name`.
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::testing::{api, get, sim};
 
     #[test]
-    fn query_decoding_reads_plus_as_space() {
-        let q = Query::parse("after=2026-07-16T01%3A00%3A00%2B00%3A00&x=a+b&flag").0;
-        assert_eq!(q[0], ("after".into(), "2026-07-16T01:00:00+00:00".into()));
-        assert_eq!(q[1], ("x".into(), "a b".into()));
-        assert_eq!(q[2], ("flag".into(), "".into()));
-        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    fn a_download_redirects_to_a_signed_url_serving_the_file() {
+        let sim = sim(|_| {});
+        let ws = sim.workspace().to_owned();
+        let file = &sim.files(&ws, "APP_LOG")[1];
+        let answer = api(&sim, &format!("workspaces/{ws}/logs/{}", file.id));
+        assert_eq!(answer.status, 307);
+        let location = answer.header("location").unwrap();
+        assert!(location.starts_with(sim.blob_origin()), "{location}");
+        let blob = get(location, None);
+        assert_eq!(blob.status, 200);
+        assert_eq!(Some(blob.body), sim.content(&file.id));
     }
 }
