@@ -9,8 +9,10 @@ use hyper::StatusCode;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-const MAX_LIMIT: u64 = 1000;
-const DEFAULT_LIMIT: u64 = 100;
+/// The page size range the real API enforces, and its default.
+const MIN_LIMIT: i64 = 1;
+const MAX_LIMIT: i64 = 100;
+const DEFAULT_LIMIT: usize = 100;
 
 pub(crate) fn list(
     state: &State,
@@ -21,29 +23,25 @@ pub(crate) fn list(
 ) -> Reply {
     let query = Query::parse(query);
     let Some(event_type) = query.get("event_type") else {
-        return Reply::invalid("event_type", "field required");
+        return Reply::missing("event_type");
     };
     let Some(after) = query.get("after") else {
-        return Reply::invalid("after", "field required");
+        return Reply::missing("after");
     };
     let after_text = after.to_owned();
     let Ok(after) = after.parse::<Timestamp>() else {
-        return Reply::invalid("after", "invalid datetime format");
+        return invalid_time("after", after);
     };
-    let before = match query.get("before").map(str::parse::<Timestamp>) {
+    let before = match query.get("before") {
         None => None,
-        Some(Ok(ts)) => Some(ts),
-        Some(Err(_)) => return Reply::invalid("before", "invalid datetime format"),
+        Some(text) => match text.parse::<Timestamp>() {
+            Ok(ts) => Some(ts),
+            Err(_) => return invalid_time("before", text),
+        },
     };
-    let limit = match query.get("limit").map(str::parse::<u64>) {
-        None => DEFAULT_LIMIT,
-        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
-        Some(_) => {
-            return Reply::invalid(
-                "limit",
-                &format!("limit must be an integer from 1 to {MAX_LIMIT}"),
-            );
-        }
+    let limit = match parse_limit(query.get("limit")) {
+        Ok(limit) => limit,
+        Err(refusal) => return refusal,
     };
     if !scope.event_types().contains(&event_type) {
         let other = match scope {
@@ -68,7 +66,7 @@ pub(crate) fn list(
         .iter()
         .filter(|f| f.end_time > after && f.end_time <= now)
         .filter(|f| before.is_none_or(|b| f.end_time < b));
-    let page: Vec<&FileMeta> = matching.by_ref().take(limit as usize).collect();
+    let page: Vec<&FileMeta> = matching.by_ref().take(limit).collect();
     let has_more = matching.next().is_some();
     let data: Vec<Value> = page
         .iter()
@@ -103,6 +101,60 @@ pub(crate) fn list(
     )
 }
 
+fn invalid_time(param: &str, text: &str) -> Reply {
+    Reply::invalid(
+        param,
+        "datetime_parsing",
+        "Input should be a valid datetime",
+        Some(text),
+        None,
+    )
+}
+
+/// `limit`, or the 422 FastAPI gives for it: not an integer, or outside 1–100.
+fn parse_limit(text: Option<&str>) -> Result<usize, Reply> {
+    use std::num::IntErrorKind;
+    let Some(text) = text else {
+        return Ok(DEFAULT_LIMIT);
+    };
+    let n = match text.trim().parse::<i64>() {
+        Ok(n) => n,
+        // Pydantic reads any integer, however long: too long is only out of range.
+        Err(e) if *e.kind() == IntErrorKind::PosOverflow => i64::MAX,
+        Err(e) if *e.kind() == IntErrorKind::NegOverflow => i64::MIN,
+        Err(_) => {
+            return Err(Reply::invalid(
+                "limit",
+                "int_parsing",
+                "Input should be a valid integer, unable to parse string as an integer",
+                Some(text),
+                None,
+            ));
+        }
+    };
+    let (kind, relation, bound, ctx) = if n < MIN_LIMIT {
+        let ctx = json!({"ge": MIN_LIMIT});
+        (
+            "greater_than_equal",
+            "greater than or equal to",
+            MIN_LIMIT,
+            ctx,
+        )
+    } else if n > MAX_LIMIT {
+        let ctx = json!({"le": MAX_LIMIT});
+        ("less_than_equal", "less than or equal to", MAX_LIMIT, ctx)
+    } else {
+        return Ok(n as usize);
+    };
+    Err(Reply::invalid(
+        "limit",
+        kind,
+        &format!("Input should be {relation} {bound}"),
+        Some(text),
+        Some(ctx),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::testing::{BEFORE_ALL, api, sim};
@@ -115,6 +167,51 @@ mod tests {
         );
         assert_eq!(answer.status, 200, "{answer:?}");
         answer.json()
+    }
+
+    fn refusal(query: &str) -> serde_json::Value {
+        let sim = sim(|_| {});
+        let ws = sim.workspace().to_owned();
+        let answer = api(&sim, &format!("workspaces/{ws}/logs?{query}"));
+        assert_eq!(answer.status, 422, "{answer:?}");
+        answer.json()
+    }
+
+    #[test]
+    fn limit_outside_1_to_100_is_refused_as_fastapi_does() {
+        let q = format!("event_type=AUTH_LOG&after={BEFORE_ALL}&limit=");
+        assert_eq!(
+            refusal(&format!("{q}1000")).to_string(),
+            r#"{"detail":[{"type":"less_than_equal","loc":["query","limit"],"msg":"Input should be less than or equal to 100","input":"1000","ctx":{"le":100}}]}"#
+        );
+        assert_eq!(
+            refusal(&format!("{q}0")).to_string(),
+            r#"{"detail":[{"type":"greater_than_equal","loc":["query","limit"],"msg":"Input should be greater than or equal to 1","input":"0","ctx":{"ge":1}}]}"#
+        );
+        assert_eq!(
+            refusal(&format!("{q}ten")).to_string(),
+            r#"{"detail":[{"type":"int_parsing","loc":["query","limit"],"msg":"Input should be a valid integer, unable to parse string as an integer","input":"ten"}]}"#
+        );
+        let huge = refusal(&format!("{q}99999999999999999999"));
+        assert_eq!(huge["detail"][0]["type"], "less_than_equal");
+        let sim = sim(|c| c.dataset.files_per_type = 120);
+        let all = page(&sim, &format!("after={BEFORE_ALL}&limit=100"));
+        assert_eq!(all["data"].as_array().unwrap().len(), 100);
+        assert_eq!(
+            page(&sim, &format!("after={BEFORE_ALL}"))["data"],
+            all["data"]
+        );
+    }
+
+    #[test]
+    fn a_missing_parameter_is_refused_as_fastapi_does() {
+        assert_eq!(
+            refusal("event_type=AUTH_LOG").to_string(),
+            r#"{"detail":[{"type":"missing","loc":["query","after"],"msg":"Field required","input":null}]}"#
+        );
+        let bad = refusal("event_type=AUTH_LOG&after=yesterday");
+        assert_eq!(bad["detail"][0]["loc"][1], "after");
+        assert_eq!(bad["detail"][0]["input"], "yesterday");
     }
 
     #[test]
