@@ -211,8 +211,9 @@ fn unknown_principal_id_and_scope_are_runtime_failures_with_the_servers_message(
         .assert_exit(1);
     assert_eq!(
         stderr(&out),
-        "cl-list: listing CONVERSATION_MESSAGE after 2026-07-01T00:00:00Z: HTTP 400: event_type \
-         CONVERSATION_MESSAGE is not available for organizations; it is logged per workspace\n"
+        "cl-list: listing CONVERSATION_MESSAGE after 2026-07-01T00:00:00Z: HTTP 400: \
+         CONVERSATION_MESSAGE is a workspace-scoped event type. Use \
+         /v1/compliance/workspaces/{workspace_id}/logs instead.\n"
     );
     let out = sim
         .cmd("cl-fetch")

@@ -107,6 +107,22 @@ impl Scope {
         }
     }
 
+    /// Its path segment.
+    pub fn segment(self) -> &'static str {
+        match self {
+            Scope::Workspaces => "workspaces",
+            Scope::Organizations => "organizations",
+        }
+    }
+
+    /// The other scope.
+    pub fn other(self) -> Self {
+        match self {
+            Scope::Workspaces => Scope::Organizations,
+            Scope::Organizations => Scope::Workspaces,
+        }
+    }
+
     /// Singular noun for messages.
     pub fn noun(self) -> &'static str {
         match self {

@@ -3,7 +3,7 @@
 use crate::dataset::{FileMeta, Scope};
 use crate::faults::{Fault, Roll};
 use crate::query::Query;
-use crate::routes::State;
+use crate::routes::{API_PREFIX, State};
 use crate::wire::Reply;
 use hyper::StatusCode;
 use jiff::Timestamp;
@@ -43,21 +43,8 @@ pub(crate) fn list(
         Ok(limit) => limit,
         Err(refusal) => return refusal,
     };
-    if !scope.event_types().contains(&event_type) {
-        let other = match scope {
-            Scope::Workspaces => Scope::Organizations,
-            Scope::Organizations => Scope::Workspaces,
-        };
-        let message = if other.event_types().contains(&event_type) {
-            format!(
-                "event_type {event_type} is not available for {}s; it is logged per {}",
-                scope.noun(),
-                other.noun()
-            )
-        } else {
-            format!("unknown event_type {event_type}")
-        };
-        return Reply::error(StatusCode::BAD_REQUEST, &message, "invalid_request_error");
+    if let Some(refusal) = refuse_event_type(scope, event_type) {
+        return refusal;
     }
     let now = Timestamp::now();
     let mut matching = state
@@ -99,6 +86,32 @@ pub(crate) fn list(
         StatusCode::OK,
         json!({"data": data, "has_more": has_more, "last_end_time": last_end_time}),
     )
+}
+
+/// The 400 for an event type `scope` does not serve, worded as the real API words it for a
+/// type of the other scope; `None` when the scope serves it.
+pub(crate) fn refuse_event_type(scope: Scope, event_type: &str) -> Option<Reply> {
+    if scope.event_types().contains(&event_type) {
+        return None;
+    }
+    let other = scope.other();
+    let message = if other.event_types().contains(&event_type) {
+        let (id, noun) = match other {
+            Scope::Workspaces => ("workspace_id", "a workspace"),
+            Scope::Organizations => ("org_id", "an organization"),
+        };
+        format!(
+            "{event_type} is {noun}-scoped event type. Use {API_PREFIX}/{}/{{{id}}}/logs instead.",
+            other.segment()
+        )
+    } else {
+        format!("unknown event_type {event_type}")
+    };
+    Some(Reply::error(
+        StatusCode::BAD_REQUEST,
+        &message,
+        "invalid_request_error",
+    ))
 }
 
 fn invalid_time(param: &str, text: &str) -> Reply {
@@ -212,6 +225,39 @@ mod tests {
         let bad = refusal("event_type=AUTH_LOG&after=yesterday");
         assert_eq!(bad["detail"][0]["loc"][1], "after");
         assert_eq!(bad["detail"][0]["input"], "yesterday");
+    }
+
+    #[test]
+    fn a_type_of_the_other_scope_is_refused_in_the_observed_wording() {
+        let sim = sim(|_| {});
+        let ask = |scope: &str, principal: &str, event_type: &str| {
+            let path =
+                format!("{scope}/{principal}/logs?event_type={event_type}&after={BEFORE_ALL}");
+            let answer = api(&sim, &path);
+            (answer.status, String::from_utf8(answer.body).unwrap())
+        };
+        assert_eq!(
+            ask("organizations", sim.org(), "CONVERSATION_MESSAGE"),
+            (
+                400,
+                r#"{"error":{"message":"CONVERSATION_MESSAGE is a workspace-scoped event type. Use /v1/compliance/workspaces/{workspace_id}/logs instead.","type":"invalid_request_error"}}"#
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            ask("workspaces", sim.workspace(), "COSTS"),
+            (
+                400,
+                r#"{"error":{"message":"COSTS is an organization-scoped event type. Use /v1/compliance/organizations/{org_id}/logs instead.","type":"invalid_request_error"}}"#
+                    .to_owned()
+            )
+        );
+        let (status, body) = ask("workspaces", sim.workspace(), "NO_SUCH_LOG");
+        assert_eq!(status, 400);
+        assert!(
+            body.contains("\"unknown event_type NO_SUCH_LOG\""),
+            "{body}"
+        );
     }
 
     #[test]
