@@ -46,6 +46,9 @@ pub struct SimConfig {
     pub dataset: DatasetConfig,
     /// The bearer key accepted.
     pub key: String,
+    /// A second key that authenticates but lacks the compliance read scope: every API
+    /// request with it is answered 403.
+    pub scopeless_key: Option<String>,
     /// Where the API listens (loopback only).
     pub api_listen: SocketAddr,
     /// Where the blob origin listens (loopback only; another address than the API's).
@@ -68,6 +71,7 @@ impl SimConfig {
         SimConfig {
             dataset: DatasetConfig::new(seed),
             key: DEFAULT_KEY.to_owned(),
+            scopeless_key: None,
             api_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             blob_listen: SocketAddr::from(([127, 0, 0, 2], 0)),
             url_ttl: Duration::from_secs(300),
@@ -143,6 +147,12 @@ pub fn start(config: SimConfig) -> io::Result<RunningSim> {
             ));
         }
     }
+    if config.scopeless_key.as_ref() == Some(&config.key) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the key without scope must differ from the key accepted",
+        ));
+    }
     let api = TcpListener::bind(config.api_listen)?;
     let blob = TcpListener::bind(config.blob_listen)?;
     let api_addr = api.local_addr()?;
@@ -157,6 +167,7 @@ pub fn start(config: SimConfig) -> io::Result<RunningSim> {
         signer: Signer::new(config.dataset.seed),
         dataset: Dataset::new(config.dataset),
         key: config.key,
+        scopeless_key: config.scopeless_key,
         blob_origin: format!("{scheme}://{blob_addr}"),
         url_ttl: config.url_ttl,
         log_requests: config.log_requests,
@@ -293,5 +304,18 @@ impl Drop for RunningSim {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_without_scope_must_differ_from_the_key() {
+        let mut config = SimConfig::new(1);
+        config.scopeless_key = Some(config.key.clone());
+        let refused = start(config).err().unwrap();
+        assert_eq!(refused.kind(), io::ErrorKind::InvalidInput);
     }
 }

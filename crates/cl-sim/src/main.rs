@@ -42,6 +42,10 @@ struct Args {
     /// The API key accepted.
     #[arg(long, default_value = cl_sim::DEFAULT_KEY)]
     key: String,
+    /// A second key, accepted as a key but lacking the compliance read scope: every API
+    /// request with it is answered 403 (permission_error).
+    #[arg(long, value_name = "KEY")]
+    scopeless_key: Option<String>,
     /// Address of the API.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
@@ -90,6 +94,7 @@ fn main() -> Result<()> {
             cl_sim::dataset::DatasetConfig::start_before_now(args.files, config.dataset.interval);
     }
     config.key = args.key;
+    config.scopeless_key = args.scopeless_key;
     config.api_listen = args.listen;
     config.blob_listen = args.blob_listen;
     config.url_ttl = Duration::from_secs(args.url_ttl);

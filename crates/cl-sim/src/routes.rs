@@ -20,11 +20,15 @@ use std::time::Duration;
 
 /// The API's path prefix, as on the real service.
 pub(crate) const API_PREFIX: &str = "/v1/compliance";
+/// What a key without the compliance read scope is told (a guess at the real wording).
+const MISSING_SCOPE: &str = "Missing scopes: api.compliance.read. Ask an admin to grant this key \
+                             the Compliance API scope.";
 
 /// Shared state of a running simulator.
 pub(crate) struct State {
     pub(crate) dataset: Dataset,
     pub(crate) key: String,
+    pub(crate) scopeless_key: Option<String>,
     pub(crate) signer: Signer,
     pub(crate) blob_origin: String,
     pub(crate) url_ttl: Duration,
@@ -175,17 +179,21 @@ fn api(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
             json!({"detail": "Method Not Allowed"}),
         );
     }
-    let expected = format!("Bearer {}", state.key);
-    let authorized = request
+    let bearer = request
         .headers()
         .get(hyper::header::AUTHORIZATION)
-        .is_some_and(|v| v.as_bytes() == expected.as_bytes());
-    if !authorized {
-        return Reply::error(
-            StatusCode::UNAUTHORIZED,
-            "Invalid authorization: missing or incorrect API key",
-            "invalid_request_error",
-        );
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
+    if bearer != Some(state.key.as_bytes()) {
+        let scopeless = state.scopeless_key.as_deref().map(str::as_bytes);
+        return if bearer.is_some() && bearer == scopeless {
+            Reply::error(StatusCode::FORBIDDEN, MISSING_SCOPE, "permission_error")
+        } else {
+            Reply::error(
+                StatusCode::UNAUTHORIZED,
+                "Invalid authorization: missing or incorrect API key",
+                "invalid_request_error",
+            )
+        };
     }
     let Some(scope) = Scope::from_segment(scope) else {
         return not_found();
@@ -315,5 +323,31 @@ mod tests {
         let blob = get(location, None);
         assert_eq!(blob.status, 200);
         assert_eq!(Some(blob.body), sim.content(&file.id));
+    }
+
+    #[test]
+    fn a_key_without_the_scope_is_refused_403_everywhere_a_wrong_key_401() {
+        let sim = sim(|c| c.scopeless_key = Some("no-scope".into()));
+        let ws = sim.workspace().to_owned();
+        let file = &sim.files(&ws, "AUTH_LOG")[0];
+        let forbidden = r#"{"error":{"message":"Missing scopes: api.compliance.read. Ask an admin to grant this key the Compliance API scope.","type":"permission_error"}}"#;
+        for (path, with_scope) in [
+            (
+                format!("workspaces/{ws}/logs?event_type=AUTH_LOG&after=2026-07-01T00:00:00Z"),
+                200,
+            ),
+            (format!("workspaces/{ws}/logs/{}", file.id), 307),
+        ] {
+            let url = format!("{}/{path}", sim.base_url());
+            let answer = get(&url, Some("no-scope"));
+            assert_eq!(answer.status, 403, "{path}");
+            assert_eq!(String::from_utf8(answer.body).unwrap(), forbidden);
+            for key in [Some("wrong"), None] {
+                let answer = get(&url, key);
+                assert_eq!(answer.status, 401, "{path} {key:?}");
+                assert_eq!(answer.json()["error"]["type"], "invalid_request_error");
+            }
+            assert_eq!(api(&sim, &path).status, with_scope, "{path}");
+        }
     }
 }
