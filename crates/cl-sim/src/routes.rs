@@ -218,9 +218,9 @@ fn api(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
 }
 
 fn download(state: &State, principal: &str, id: &str, roll: &Roll<'_>) -> Reply {
-    if let Some(location) = &state.faults.config().redirect_to {
-        return Reply::new(StatusCode::TEMPORARY_REDIRECT, "text/plain", "")
-            .with_header(hyper::header::LOCATION, location.clone());
+    let config = state.faults.config();
+    if let Some(location) = &config.redirect_to {
+        return redirect(state, location.clone());
     }
     let Some(file) = state.dataset.file(principal, id) else {
         return Reply::error(
@@ -230,7 +230,7 @@ fn download(state: &State, principal: &str, id: &str, roll: &Roll<'_>) -> Reply 
         );
     };
     let mut expires = Timestamp::now().as_second() + state.url_ttl.as_secs() as i64;
-    if roll.hits(Fault::Expired, state.faults.config().expired) {
+    if roll.hits(Fault::Expired, config.expired) {
         expires = Timestamp::now().as_second() - 1;
     }
     let signature = state.signer.sign(&file.id, expires);
@@ -238,8 +238,13 @@ fn download(state: &State, principal: &str, id: &str, roll: &Roll<'_>) -> Reply 
         "{}/blobs/{}?expires={expires}&signature={signature}",
         state.blob_origin, file.id
     );
-    Reply::new(StatusCode::TEMPORARY_REDIRECT, "text/plain", "")
-        .with_header(hyper::header::LOCATION, location)
+    redirect(state, location)
+}
+
+fn redirect(state: &State, location: String) -> Reply {
+    let status = StatusCode::from_u16(state.faults.config().redirect_status.code())
+        .unwrap_or(StatusCode::TEMPORARY_REDIRECT);
+    Reply::new(status, "text/plain", "").with_header(hyper::header::LOCATION, location)
 }
 
 fn blob(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
@@ -309,6 +314,7 @@ fn blob(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
 
 #[cfg(test)]
 mod tests {
+    use crate::faults::RedirectStatus;
     use crate::testing::{api, get, sim};
 
     #[test]
@@ -323,6 +329,27 @@ mod tests {
         let blob = get(location, None);
         assert_eq!(blob.status, 200);
         assert_eq!(Some(blob.body), sim.content(&file.id));
+    }
+
+    #[test]
+    fn redirect_status_302_applies_to_signed_urls_and_to_redirect_to() {
+        let sim = sim(|c| c.faults.redirect_status = RedirectStatus::Found);
+        let ws = sim.workspace().to_owned();
+        let file = &sim.files(&ws, "AUTH_LOG")[0];
+        let answer = api(&sim, &format!("workspaces/{ws}/logs/{}", file.id));
+        assert_eq!(answer.status, 302);
+        let blob = get(answer.header("location").unwrap(), None);
+        assert_eq!(Some(blob.body), sim.content(&file.id));
+        let sim = crate::testing::sim(|c| {
+            c.faults.redirect_status = RedirectStatus::Found;
+            c.faults.redirect_to = Some("http://127.0.0.9:1/elsewhere".into());
+        });
+        let answer = api(&sim, &format!("workspaces/{}/logs/eclf_x", sim.workspace()));
+        assert_eq!(answer.status, 302);
+        assert_eq!(
+            answer.header("location"),
+            Some("http://127.0.0.9:1/elsewhere")
+        );
     }
 
     #[test]
