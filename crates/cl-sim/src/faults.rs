@@ -66,6 +66,10 @@ pub struct FaultConfig {
     /// Status of the download redirect (307 is observed; one integration says 302).
     #[arg(long, value_name = "STATUS", default_value = "307", help_heading = VARIATIONS)]
     pub redirect_status: RedirectStatus,
+    /// The listing's after bound is inclusive: asking again from a page's last_end_time
+    /// returns its last file again, as one integration observed (documented: exclusive).
+    #[arg(long, help_heading = VARIATIONS)]
+    pub inclusive_after: bool,
 }
 
 /// The `--help` heading of flags for ways the real service is reported to differ from what

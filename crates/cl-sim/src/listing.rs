@@ -47,11 +47,13 @@ pub(crate) fn list(
         return refusal;
     }
     let now = Timestamp::now();
+    let config = state.faults.config();
     let mut matching = state
         .dataset
         .files(principal, event_type)
         .iter()
-        .filter(|f| f.end_time > after && f.end_time <= now)
+        .filter(|f| f.end_time > after || (config.inclusive_after && f.end_time == after))
+        .filter(|f| f.end_time <= now)
         .filter(|f| before.is_none_or(|b| f.end_time < b));
     let page: Vec<&FileMeta> = matching.by_ref().take(limit).collect();
     let has_more = matching.next().is_some();
@@ -70,7 +72,6 @@ pub(crate) fn list(
         })
         .collect();
     let mut last_end_time = page.last().map(|f| f.end_time_text.clone());
-    let config = state.faults.config();
     if roll.hits(Fault::Malformed, config.malformed) {
         return Reply::new(
             StatusCode::OK,
@@ -258,6 +259,24 @@ mod tests {
             body.contains("\"unknown event_type NO_SUCH_LOG\""),
             "{body}"
         );
+    }
+
+    #[test]
+    fn with_inclusive_after_the_boundary_file_comes_again() {
+        let sim = sim(|c| c.faults.inclusive_after = true);
+        let files = sim.files(sim.workspace(), "AUTH_LOG");
+        let first = page(&sim, &format!("after={BEFORE_ALL}&limit=3"));
+        assert_eq!(first["last_end_time"], files[2].end_time.as_str());
+        let cursor = files[2].end_time.replace('+', "%2B");
+        let second = page(&sim, &format!("after={cursor}&limit=3"));
+        let ids: Vec<_> = second["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| &f["id"])
+            .collect();
+        assert_eq!(ids, [&files[2].id, &files[3].id, &files[4].id]);
+        assert_eq!(second["has_more"], false);
     }
 
     #[test]
