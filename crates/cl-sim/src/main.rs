@@ -1,6 +1,7 @@
 //! `cl-sim`: run the Compliance Logs Platform simulator on loopback.
 
 use anyhow::{Context, Result, bail};
+use cl_sim::content::Framing;
 use cl_sim::dataset::{ORG_TYPES, WORKSPACE_TYPES};
 use cl_sim::faults::FaultConfig;
 use cl_sim::{SimConfig, start};
@@ -39,6 +40,10 @@ struct Args {
     /// Every Nth file of a type lacks its final newline (0: none).
     #[arg(long, value_name = "N", default_value_t = 0)]
     unterminated_every: u32,
+    /// How a file's events are laid out: JSON Lines (documented), or JSON values with nothing
+    /// (concatenated) or a run of whitespace (spaced) between them, as one integration reports.
+    #[arg(long, value_enum, default_value_t, help_heading = cl_sim::faults::VARIATIONS)]
+    framing: Framing,
     /// The API key accepted.
     #[arg(long, default_value = cl_sim::DEFAULT_KEY)]
     key: String,
@@ -87,6 +92,7 @@ fn main() -> Result<()> {
     config.dataset.size_spread = args.size_spread;
     config.dataset.interval = SignedDuration::from_secs(args.interval as i64);
     config.dataset.unterminated_every = args.unterminated_every;
+    config.dataset.framing = args.framing;
     if let Some(start) = args.start {
         config.dataset.start = start;
     } else {

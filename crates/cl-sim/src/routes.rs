@@ -353,6 +353,43 @@ mod tests {
     }
 
     #[test]
+    fn other_framings_serve_the_same_events_with_the_listed_size_and_digest() {
+        use crate::content::Framing;
+        use sha2::{Digest, Sha256};
+        let events = |framing: Framing| {
+            let sim = sim(|c| {
+                c.dataset.framing = framing;
+                c.dataset.file_size = 3000;
+            });
+            let ws = sim.workspace().to_owned();
+            let file = sim.files(&ws, "CONVERSATION_MESSAGE").remove(3);
+            let answer = api(&sim, &format!("workspaces/{ws}/logs/{}", file.id));
+            let body = get(answer.header("location").unwrap(), None).body;
+            let sha: String = Sha256::digest(&body)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!((file.size, file.sha256), (body.len() as u64, sha));
+            assert_eq!(sim.content(&file.id).as_ref(), Some(&body));
+            let values = serde_json::Deserializer::from_slice(&body).into_iter();
+            (
+                body.clone(),
+                values
+                    .collect::<Result<Vec<serde_json::Value>, _>>()
+                    .unwrap(),
+            )
+        };
+        let (jsonl, lines) = events(Framing::Jsonl);
+        assert!(jsonl.ends_with(b"}\n") && lines.len() > 1);
+        let (concatenated, values) = events(Framing::Concatenated);
+        assert!(concatenated.windows(2).any(|w| w == b"}{"));
+        assert_eq!(values, lines);
+        let (spaced, values) = events(Framing::Spaced);
+        assert!(spaced.ends_with(b"}") && spaced.len() > concatenated.len());
+        assert_eq!(values, lines);
+    }
+
+    #[test]
     fn a_key_without_the_scope_is_refused_403_everywhere_a_wrong_key_401() {
         let sim = sim(|c| c.scopeless_key = Some("no-scope".into()));
         let ws = sim.workspace().to_owned();
