@@ -146,21 +146,27 @@ fn event(rng: &mut Rng, owner: &Owner<'_>, event_type: &str, ts: Timestamp) -> V
 mod tests {
     use super::*;
 
-    #[test]
-    fn lines_are_json_chronological_and_reach_the_target() {
-        let end: Timestamp = "2026-07-16T01:00:00Z".parse().unwrap();
+    /// A workspace's file of `event_type` ending 2026-07-16T01:00Z, `target` bytes or more.
+    fn file(event_type: &str, target: u64) -> Vec<u8> {
         let owner = Owner {
             id: "ws",
             kind: "workspace",
         };
-        let bytes = generate(
+        let end = "2026-07-16T01:00:00Z".parse().unwrap();
+        let span = SignedDuration::from_mins(5);
+        generate(
             &mut Rng::new(1, b"f"),
             &owner,
-            "CONVERSATION_MESSAGE",
+            event_type,
             end,
-            SignedDuration::from_mins(5),
-            20_000,
-        );
+            span,
+            target,
+        )
+    }
+
+    #[test]
+    fn lines_are_json_chronological_and_reach_the_target() {
+        let bytes = file("CONVERSATION_MESSAGE", 20_000);
         assert!(bytes.len() >= 20_000 && bytes.ends_with(b"\n"));
         let mut last = String::new();
         for line in std::str::from_utf8(&bytes).unwrap().lines() {
@@ -178,13 +184,7 @@ mod tests {
 
     #[test]
     fn framings_hold_the_same_values_as_json_lines() {
-        let end: Timestamp = "2026-07-16T01:00:00Z".parse().unwrap();
-        let owner = Owner {
-            id: "org-x",
-            kind: "organization",
-        };
-        let span = SignedDuration::from_mins(5);
-        let jsonl = generate(&mut Rng::new(2, b"f"), &owner, "COSTS", end, span, 8_000);
+        let jsonl = file("APP_LOG", 8_000);
         let values = |bytes: &[u8]| -> Vec<Value> {
             serde_json::Deserializer::from_slice(bytes)
                 .into_iter()
