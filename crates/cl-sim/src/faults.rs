@@ -70,6 +70,9 @@ pub struct FaultConfig {
     /// returns its last file again, as one integration observed (documented: exclusive).
     #[arg(long, help_heading = VARIATIONS)]
     pub inclusive_after: bool,
+    /// No max_event_time endpoint: it answers 404 as on a deployment that lacks it.
+    #[arg(long, help_heading = VARIATIONS)]
+    pub no_max_event_time: bool,
 }
 
 /// The `--help` heading of flags for ways the real service is reported to differ from what

@@ -1,10 +1,11 @@
 //! A local simulator of the Compliance Logs Platform API, for trying the tools without an
 //! account and for testing them.
 //!
-//! It serves the listing and download endpoints as the real service does (bearer key,
-//! `workspaces`/`organizations` scopes, exclusive `after`/`before`, paging with
-//! `has_more`/`last_end_time`), and answers downloads with a 307 to a signed URL on a second
-//! loopback origin that refuses requests carrying `Authorization`, as an object store does.
+//! It serves the listing, download and freshness (`max_event_time`) endpoints as the real
+//! service does (bearer key, `workspaces`/`organizations` scopes, exclusive `after`/`before`,
+//! paging with `has_more`/`last_end_time`, `limit` 1–100), and answers downloads with a 307 to
+//! a signed URL on a second loopback origin that refuses requests carrying `Authorization`, as
+//! an object store does. Flags vary it as the real service is reported to vary.
 //! All data follows from a seed. It shares no code with the tools: it is the other side of
 //! the wire.
 
@@ -16,6 +17,7 @@ pub mod signing;
 pub mod tls;
 
 mod connection;
+mod freshness;
 mod listing;
 mod query;
 mod routes;

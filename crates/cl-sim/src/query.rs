@@ -20,12 +20,20 @@ impl Query {
         Query(pairs)
     }
 
-    /// The first value given for `name`.
-    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+    /// Every value given for `name`, in order.
+    pub(crate) fn all<'a, 'n>(
+        &'a self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
         self.0
             .iter()
-            .find(|(k, _)| k == name)
+            .filter(move |(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The first value given for `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.all(name).next()
     }
 }
 

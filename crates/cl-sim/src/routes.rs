@@ -1,13 +1,14 @@
-//! What the simulator answers: the API's routes (listing, download) and the blob host's, each
-//! request first meeting whatever faults are due, then a handler that decides the [`Reply`].
+//! What the simulator answers: the API's routes (listing, download, freshness) and the blob
+//! host's, each request first meeting whatever faults are due, then a handler that decides
+//! the [`Reply`].
 
 use crate::dataset::{Dataset, Scope};
 use crate::faults::{Fault, Injector, Roll};
-use crate::listing;
 use crate::query::{Query, percent_decode};
 use crate::signing::Signer;
 use crate::wire::{BodyFault, Payload, Reply};
 use crate::{Origin, Recorded};
+use crate::{freshness, listing};
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
@@ -166,13 +167,16 @@ fn api(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
         return not_found();
     };
     let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
-    let (scope, principal, id) = match segments.as_slice() {
-        [scope, principal, "logs"] => (scope, percent_decode(principal), None),
-        [scope, principal, "logs", id] => {
-            (scope, percent_decode(principal), Some(percent_decode(id)))
+    let (scope, principal, endpoint) = match segments.as_slice() {
+        [scope, principal, "logs"] => (scope, principal, Endpoint::List),
+        [scope, principal, "logs", id] => (scope, principal, Endpoint::Download(id)),
+        // A deployment without the route answers as for any unknown path.
+        [scope, principal, "max_event_time"] if !state.faults.config().no_max_event_time => {
+            (scope, principal, Endpoint::MaxEventTime)
         }
         _ => return not_found(),
     };
+    let principal = percent_decode(principal);
     if request.method() != Method::GET {
         return Reply::json(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -205,16 +209,22 @@ fn api(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
             "not_found",
         );
     }
-    match id {
-        None => listing::list(
-            state,
-            scope,
-            &principal,
-            request.uri().query().unwrap_or(""),
-            roll,
-        ),
-        Some(id) => download(state, &principal, &id, roll),
+    let query = request.uri().query().unwrap_or("");
+    match endpoint {
+        Endpoint::List => listing::list(state, scope, &principal, query, roll),
+        Endpoint::Download(id) => download(state, &principal, &percent_decode(id), roll),
+        Endpoint::MaxEventTime => freshness::max_event_time(state, scope, &principal, query),
     }
+}
+
+/// The API's endpoints under a principal.
+enum Endpoint<'a> {
+    /// `…/logs`
+    List,
+    /// `…/logs/{id}`, the id as it stands in the path.
+    Download(&'a str),
+    /// `…/max_event_time`
+    MaxEventTime,
 }
 
 fn download(state: &State, principal: &str, id: &str, roll: &Roll<'_>) -> Reply {
