@@ -14,6 +14,7 @@ const MIN_LIMIT: i64 = 1;
 const MAX_LIMIT: i64 = 100;
 const DEFAULT_LIMIT: usize = 100;
 
+/// One page of `principal`'s files of the asked `event_type` released after `after`.
 pub(crate) fn list(
     state: &State,
     scope: Scope,
