@@ -217,8 +217,9 @@ fn unknown_principal_id_and_scope_are_runtime_failures_with_the_servers_message(
         .assert_exit(1);
     assert_eq!(
         stderr(&out),
-        "cl-list: listing CONVERSATION_MESSAGE after 2026-07-01T00:00:00Z: HTTP 400: event_type \
-         CONVERSATION_MESSAGE is not available for organizations; it is logged per workspace\n"
+        "cl-list: listing CONVERSATION_MESSAGE after 2026-07-01T00:00:00Z: HTTP 400: \
+         CONVERSATION_MESSAGE is a workspace-scoped event type. Use \
+         /v1/compliance/workspaces/{workspace_id}/logs instead.\n"
     );
     let out = sim
         .cmd("cl-fetch")
@@ -286,14 +287,14 @@ fn a_closed_stdout_ends_quietly_with_success() {
         c.dataset.file_size = 200;
     });
     let out = sim
-        .sh("cl-list \"$P\" -q -e AUTH_LOG --after 2026-07-01T00:00:00Z --limit 1000 | head -1 >/dev/null; \
+        .sh("cl-list \"$P\" -q -e AUTH_LOG --after 2026-07-01T00:00:00Z --limit 100 | head -1 >/dev/null; \
              echo \"status ${PIPESTATUS[0]}\"")
         .assert_exit(0);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "status 0\n");
     assert_eq!(stderr(&out), "");
     let out = sim
         .sh(
-            "cl-list \"$P\" -q -e AUTH_LOG --after 2026-07-01T00:00:00Z --limit 1000 \
+            "cl-list \"$P\" -q -e AUTH_LOG --after 2026-07-01T00:00:00Z --limit 100 \
              | cl-fetch -q -j 8 | head -c 100 >/dev/null; echo \"status ${PIPESTATUS[1]}\"",
         )
         .assert_exit(0);

@@ -81,8 +81,8 @@ fn a_refused_event_type_does_not_stop_the_others() {
     assert_lines(
         &stderr(&out),
         &format!(
-            "cl-list: listing COSTS after {BEFORE_ALL}: HTTP 400: event_type COSTS is not available \
-             for workspaces; it is logged per organization\n\
+            "cl-list: listing COSTS after {BEFORE_ALL}: HTTP 400: COSTS is an organization-scoped \
+             event type. Use /v1/compliance/organizations/{{org_id}}/logs instead.\n\
              cl-list: AUTH_LOG page 1 after {BEFORE_ALL}: 7 files (7 so far)\n\
              cl-list: listing NO_SUCH_LOG after {BEFORE_ALL}: HTTP 400: unknown event_type \
              NO_SUCH_LOG\n\

@@ -1,4 +1,5 @@
-//! The bytes of a log file: JSON Lines events shaped like the real ones.
+//! The bytes of a log file: events shaped like the real ones, as JSON Lines or, as one
+//! integration reports, JSON values one after another.
 
 use crate::rng::Rng;
 use jiff::{SignedDuration, Timestamp};
@@ -28,6 +29,41 @@ const NAMES: &[&str] = &[
     "hana.kim",
 ];
 const ACTIONS: &[&str] = &["create", "update", "delete", "read", "share", "export"];
+
+/// How a file's events are laid out.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Framing {
+    /// JSON Lines: one event a line, as documented.
+    #[default]
+    Jsonl,
+    /// JSON values with nothing between them: `{…}{…}`.
+    Concatenated,
+    /// JSON values with a run of whitespace between them, none at the end.
+    Spaced,
+}
+
+/// What [`Framing::Spaced`] puts between events, a few at a time.
+const WHITESPACE: &[&str] = &[" ", "\t", "\r\n", "\n"];
+
+/// Lays out the events of `jsonl` (as [`generate`] makes it) as `framing` says; `rng` picks
+/// the whitespace, so the events themselves stay those of the JSON Lines file.
+pub fn frame(jsonl: Vec<u8>, framing: Framing, rng: &mut Rng) -> Vec<u8> {
+    if framing == Framing::Jsonl {
+        return jsonl;
+    }
+    let mut out = Vec::with_capacity(jsonl.len() + jsonl.len() / 32);
+    // Serialized JSON escapes its newlines: every newline of `jsonl` ends an event.
+    let events = jsonl.split(|&b| b == b'\n').filter(|e| !e.is_empty());
+    for (i, event) in events.enumerate() {
+        if i > 0 && framing == Framing::Spaced {
+            for _ in 0..=rng.below(3) {
+                out.extend_from_slice(rng.pick(WHITESPACE).as_bytes());
+            }
+        }
+        out.extend_from_slice(event);
+    }
+    out
+}
 
 /// Who a file belongs to, as events name it.
 pub struct Owner<'a> {
@@ -110,21 +146,27 @@ fn event(rng: &mut Rng, owner: &Owner<'_>, event_type: &str, ts: Timestamp) -> V
 mod tests {
     use super::*;
 
-    #[test]
-    fn lines_are_json_chronological_and_reach_the_target() {
-        let end: Timestamp = "2026-07-16T01:00:00Z".parse().unwrap();
+    /// A workspace's file of `event_type` ending 2026-07-16T01:00Z, `target` bytes or more.
+    fn file(event_type: &str, target: u64) -> Vec<u8> {
         let owner = Owner {
             id: "ws",
             kind: "workspace",
         };
-        let bytes = generate(
+        let end = "2026-07-16T01:00:00Z".parse().unwrap();
+        let span = SignedDuration::from_mins(5);
+        generate(
             &mut Rng::new(1, b"f"),
             &owner,
-            "CONVERSATION_MESSAGE",
+            event_type,
             end,
-            SignedDuration::from_mins(5),
-            20_000,
-        );
+            span,
+            target,
+        )
+    }
+
+    #[test]
+    fn lines_are_json_chronological_and_reach_the_target() {
+        let bytes = file("CONVERSATION_MESSAGE", 20_000);
         assert!(bytes.len() >= 20_000 && bytes.ends_with(b"\n"));
         let mut last = String::new();
         for line in std::str::from_utf8(&bytes).unwrap().lines() {
@@ -138,5 +180,36 @@ mod tests {
         }
         let text = String::from_utf8(bytes).unwrap();
         assert!(text.contains("\\\"ship it\\\"") && text.contains("日本語"));
+    }
+
+    #[test]
+    fn framings_hold_the_same_values_as_json_lines() {
+        let jsonl = file("APP_LOG", 8_000);
+        let values = |bytes: &[u8]| -> Vec<Value> {
+            serde_json::Deserializer::from_slice(bytes)
+                .into_iter()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        let lines: Vec<Value> = std::str::from_utf8(&jsonl)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(lines.len() > 20);
+        let rng = &mut Rng::new(2, b"ws");
+        let concatenated = frame(jsonl.clone(), Framing::Concatenated, rng);
+        assert!(!concatenated.contains(&b'\n') && concatenated.windows(2).any(|w| w == b"}{"));
+        assert_eq!(values(&concatenated), lines);
+        let spaced = frame(jsonl.clone(), Framing::Spaced, rng);
+        assert_eq!(values(&spaced), lines);
+        assert!(spaced.ends_with(b"}") && !spaced.windows(2).any(|w| w == b"}{"));
+        for ws in WHITESPACE {
+            assert!(
+                spaced.windows(ws.len()).any(|w| w == ws.as_bytes()),
+                "{ws:?}"
+            );
+        }
+        assert_eq!(frame(jsonl.clone(), Framing::Jsonl, rng), jsonl);
     }
 }

@@ -1,6 +1,6 @@
 //! The simulated tenant: principals, event types and files, all derived from a seed.
 
-use crate::content::{self, Owner};
+use crate::content::{self, Framing, Owner};
 use crate::rng::Rng;
 use bytes::Bytes;
 use jiff::{SignedDuration, Timestamp};
@@ -47,6 +47,8 @@ pub struct DatasetConfig {
     pub org: String,
     /// Every Nth file of a type lacks its final newline (0: none does).
     pub unterminated_every: u32,
+    /// How events are laid out in a file.
+    pub framing: Framing,
 }
 
 impl DatasetConfig {
@@ -66,6 +68,7 @@ impl DatasetConfig {
             workspace: rng.uuid(),
             org: format!("org-{}", rng.base32(24)),
             unterminated_every: 0,
+            framing: Framing::default(),
         }
     }
 }
@@ -104,6 +107,22 @@ impl Scope {
         match self {
             Scope::Workspaces => WORKSPACE_TYPES,
             Scope::Organizations => ORG_TYPES,
+        }
+    }
+
+    /// Its path segment.
+    pub fn segment(self) -> &'static str {
+        match self {
+            Scope::Workspaces => "workspaces",
+            Scope::Organizations => "organizations",
+        }
+    }
+
+    /// The other scope.
+    pub fn other(self) -> Self {
+        match self {
+            Scope::Workspaces => Scope::Organizations,
+            Scope::Organizations => Scope::Workspaces,
         }
     }
 
@@ -241,7 +260,9 @@ impl Dataset {
         if file.unterminated {
             generated.pop();
         }
-        let bytes = Bytes::from(generated);
+        // Whitespace from a generator of its own: the events stay those of JSON Lines.
+        let mut spacing = Rng::new(self.config.seed, format!("{}/framing", file.id).as_bytes());
+        let bytes = Bytes::from(content::frame(generated, self.config.framing, &mut spacing));
         let mut cache = self.lock();
         if cache.bytes + bytes.len() > CACHE_LIMIT {
             cache.content.clear();

@@ -63,6 +63,42 @@ pub struct FaultConfig {
     /// Answer every download with a redirect to URL instead of a signed URL of its own.
     #[arg(long, value_name = "URL")]
     pub redirect_to: Option<String>,
+    /// Status of the download redirect (307 is observed; one integration says 302).
+    #[arg(long, value_name = "STATUS", default_value = "307", help_heading = VARIATIONS)]
+    pub redirect_status: RedirectStatus,
+    /// The listing's after bound is inclusive: asking again from a page's last_end_time
+    /// returns its last file again, as one integration observed (documented: exclusive).
+    #[arg(long, help_heading = VARIATIONS)]
+    pub inclusive_after: bool,
+    /// No max_event_time endpoint: it answers 404 as on a deployment that lacks it.
+    #[arg(long, help_heading = VARIATIONS)]
+    pub no_max_event_time: bool,
+}
+
+/// The `--help` heading of flags for ways the real service is reported to differ from what
+/// is best known of it.
+pub const VARIATIONS: &str = "Variations of the real service";
+
+/// The status of a download's redirect to its signed URL.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RedirectStatus {
+    /// 302 Found.
+    #[value(name = "302")]
+    Found,
+    /// 307 Temporary Redirect, as observed.
+    #[default]
+    #[value(name = "307")]
+    Temporary,
+}
+
+impl RedirectStatus {
+    /// The status code.
+    pub fn code(self) -> u16 {
+        match self {
+            RedirectStatus::Found => 302,
+            RedirectStatus::Temporary => 307,
+        }
+    }
 }
 
 fn fraction(text: &str) -> Result<f64, String> {
@@ -223,6 +259,33 @@ mod tests {
         let a2 = a.request("/x".into());
         assert_eq!(a2.attempt(), 2);
         assert_ne!(a1.number(Fault::Reset), a2.number(Fault::Reset));
+    }
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        faults: FaultConfig,
+    }
+
+    fn parse(args: &[&str]) -> FaultConfig {
+        <Cli as clap::Parser>::try_parse_from([&["cl-sim"], args].concat())
+            .unwrap()
+            .faults
+    }
+
+    #[test]
+    fn flag_defaults_are_the_default_config_and_each_flag_sets_its_field() {
+        // Only --retry-after's default differs: the derived Default has 0 seconds.
+        let defaults = FaultConfig {
+            retry_after: 1,
+            ..FaultConfig::default()
+        };
+        assert_eq!(parse(&[]), defaults);
+        let redirect = parse(&["--redirect-status", "302"]).redirect_status;
+        assert_eq!(redirect.code(), 302);
+        assert!(
+            <Cli as clap::Parser>::try_parse_from(["cl-sim", "--redirect-status", "301"]).is_err()
+        );
     }
 
     #[test]

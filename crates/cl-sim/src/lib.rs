@@ -1,10 +1,11 @@
 //! A local simulator of the Compliance Logs Platform API, for trying the tools without an
 //! account and for testing them.
 //!
-//! It serves the listing and download endpoints as the real service does (bearer key,
-//! `workspaces`/`organizations` scopes, exclusive `after`/`before`, paging with
-//! `has_more`/`last_end_time`), and answers downloads with a 307 to a signed URL on a second
-//! loopback origin that refuses requests carrying `Authorization`, as an object store does.
+//! It serves the listing, download and freshness (`max_event_time`) endpoints as the real
+//! service does (bearer key, `workspaces`/`organizations` scopes, exclusive `after`/`before`,
+//! paging with `has_more`/`last_end_time`, `limit` 1–100), and answers downloads with a 307 to
+//! a signed URL on a second loopback origin that refuses requests carrying `Authorization`, as
+//! an object store does. Flags vary it as the real service is reported to vary.
 //! All data follows from a seed. It shares no code with the tools: it is the other side of
 //! the wire.
 
@@ -16,7 +17,12 @@ pub mod signing;
 pub mod tls;
 
 mod connection;
+mod freshness;
+mod listing;
+mod query;
 mod routes;
+#[cfg(test)]
+mod testing;
 mod wire;
 
 use crate::dataset::{Dataset, DatasetConfig};
@@ -42,6 +48,9 @@ pub struct SimConfig {
     pub dataset: DatasetConfig,
     /// The bearer key accepted.
     pub key: String,
+    /// A second key that authenticates but lacks the compliance read scope: every API
+    /// request with it is answered 403.
+    pub scopeless_key: Option<String>,
     /// Where the API listens (loopback only).
     pub api_listen: SocketAddr,
     /// Where the blob origin listens (loopback only; another address than the API's).
@@ -64,6 +73,7 @@ impl SimConfig {
         SimConfig {
             dataset: DatasetConfig::new(seed),
             key: DEFAULT_KEY.to_owned(),
+            scopeless_key: None,
             api_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             blob_listen: SocketAddr::from(([127, 0, 0, 2], 0)),
             url_ttl: Duration::from_secs(300),
@@ -139,6 +149,12 @@ pub fn start(config: SimConfig) -> io::Result<RunningSim> {
             ));
         }
     }
+    if config.scopeless_key.as_ref() == Some(&config.key) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the key without scope must differ from the key accepted",
+        ));
+    }
     let api = TcpListener::bind(config.api_listen)?;
     let blob = TcpListener::bind(config.blob_listen)?;
     let api_addr = api.local_addr()?;
@@ -153,6 +169,7 @@ pub fn start(config: SimConfig) -> io::Result<RunningSim> {
         signer: Signer::new(config.dataset.seed),
         dataset: Dataset::new(config.dataset),
         key: config.key,
+        scopeless_key: config.scopeless_key,
         blob_origin: format!("{scheme}://{blob_addr}"),
         url_ttl: config.url_ttl,
         log_requests: config.log_requests,
@@ -289,5 +306,18 @@ impl Drop for RunningSim {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_without_scope_must_differ_from_the_key() {
+        let mut config = SimConfig::new(1);
+        config.scopeless_key = Some(config.key.clone());
+        let refused = start(config).err().unwrap();
+        assert_eq!(refused.kind(), io::ErrorKind::InvalidInput);
     }
 }

@@ -1,6 +1,7 @@
 //! `cl-sim`: run the Compliance Logs Platform simulator on loopback.
 
 use anyhow::{Context, Result, bail};
+use cl_sim::content::Framing;
 use cl_sim::dataset::{ORG_TYPES, WORKSPACE_TYPES};
 use cl_sim::faults::FaultConfig;
 use cl_sim::{SimConfig, start};
@@ -39,9 +40,17 @@ struct Args {
     /// Every Nth file of a type lacks its final newline (0: none).
     #[arg(long, value_name = "N", default_value_t = 0)]
     unterminated_every: u32,
+    /// How a file's events are laid out: JSON Lines (documented), or JSON values with nothing
+    /// (concatenated) or a run of whitespace (spaced) between them, as one integration reports.
+    #[arg(long, value_enum, default_value_t, help_heading = cl_sim::faults::VARIATIONS)]
+    framing: Framing,
     /// The API key accepted.
     #[arg(long, default_value = cl_sim::DEFAULT_KEY)]
     key: String,
+    /// A second key, accepted as a key but lacking the compliance read scope: every API
+    /// request with it is answered 403 (permission_error).
+    #[arg(long, value_name = "KEY")]
+    scopeless_key: Option<String>,
     /// Address of the API.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
@@ -83,6 +92,7 @@ fn main() -> Result<()> {
     config.dataset.size_spread = args.size_spread;
     config.dataset.interval = SignedDuration::from_secs(args.interval as i64);
     config.dataset.unterminated_every = args.unterminated_every;
+    config.dataset.framing = args.framing;
     if let Some(start) = args.start {
         config.dataset.start = start;
     } else {
@@ -90,6 +100,7 @@ fn main() -> Result<()> {
             cl_sim::dataset::DatasetConfig::start_before_now(args.files, config.dataset.interval);
     }
     config.key = args.key;
+    config.scopeless_key = args.scopeless_key;
     config.api_listen = args.listen;
     config.blob_listen = args.blob_listen;
     config.url_ttl = Duration::from_secs(args.url_ttl);

@@ -1,16 +1,19 @@
-//! What the simulator answers: the API's routes (listing, download) and the blob host's, each
-//! request first meeting whatever faults are due, then a handler that decides the [`Reply`].
+//! What the simulator answers: the API's routes (listing, download, freshness) and the blob
+//! host's, each request first meeting whatever faults are due, then a handler that decides
+//! the [`Reply`].
 
-use crate::dataset::{Dataset, FileMeta, Scope};
+use crate::dataset::{Dataset, Scope};
 use crate::faults::{Fault, Injector, Roll};
+use crate::query::{Query, percent_decode};
 use crate::signing::Signer;
 use crate::wire::{BodyFault, Payload, Reply};
 use crate::{Origin, Recorded};
+use crate::{freshness, listing};
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use jiff::Timestamp;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
@@ -18,13 +21,15 @@ use std::time::Duration;
 
 /// The API's path prefix, as on the real service.
 pub(crate) const API_PREFIX: &str = "/v1/compliance";
-const MAX_LIMIT: u64 = 1000;
-const DEFAULT_LIMIT: u64 = 100;
+/// What a key without the compliance read scope is told (a guess at the real wording).
+const MISSING_SCOPE: &str = "Missing scopes: api.compliance.read. Ask an admin to grant this key \
+                             the Compliance API scope.";
 
 /// Shared state of a running simulator.
 pub(crate) struct State {
     pub(crate) dataset: Dataset,
     pub(crate) key: String,
+    pub(crate) scopeless_key: Option<String>,
     pub(crate) signer: Signer,
     pub(crate) blob_origin: String,
     pub(crate) url_ttl: Duration,
@@ -162,30 +167,37 @@ fn api(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
         return not_found();
     };
     let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
-    let (scope, principal, id) = match segments.as_slice() {
-        [scope, principal, "logs"] => (scope, percent_decode(principal), None),
-        [scope, principal, "logs", id] => {
-            (scope, percent_decode(principal), Some(percent_decode(id)))
+    let (scope, principal, endpoint) = match segments.as_slice() {
+        [scope, principal, "logs"] => (scope, principal, Endpoint::List),
+        [scope, principal, "logs", id] => (scope, principal, Endpoint::Download(id)),
+        // A deployment without the route answers as for any unknown path.
+        [scope, principal, "max_event_time"] if !state.faults.config().no_max_event_time => {
+            (scope, principal, Endpoint::MaxEventTime)
         }
         _ => return not_found(),
     };
+    let principal = percent_decode(principal);
     if request.method() != Method::GET {
         return Reply::json(
             StatusCode::METHOD_NOT_ALLOWED,
             json!({"detail": "Method Not Allowed"}),
         );
     }
-    let expected = format!("Bearer {}", state.key);
-    let authorized = request
+    let bearer = request
         .headers()
         .get(hyper::header::AUTHORIZATION)
-        .is_some_and(|v| v.as_bytes() == expected.as_bytes());
-    if !authorized {
-        return Reply::error(
-            StatusCode::UNAUTHORIZED,
-            "Invalid authorization: missing or incorrect API key",
-            "invalid_request_error",
-        );
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
+    if bearer != Some(state.key.as_bytes()) {
+        let scopeless = state.scopeless_key.as_deref().map(str::as_bytes);
+        return if bearer.is_some() && bearer == scopeless {
+            Reply::error(StatusCode::FORBIDDEN, MISSING_SCOPE, "permission_error")
+        } else {
+            Reply::error(
+                StatusCode::UNAUTHORIZED,
+                "Invalid authorization: missing or incorrect API key",
+                "invalid_request_error",
+            )
+        };
     }
     let Some(scope) = Scope::from_segment(scope) else {
         return not_found();
@@ -197,107 +209,28 @@ fn api(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
             "not_found",
         );
     }
-    match id {
-        None => list(
-            state,
-            scope,
-            &principal,
-            request.uri().query().unwrap_or(""),
-            roll,
-        ),
-        Some(id) => download(state, &principal, &id, roll),
+    let query = request.uri().query().unwrap_or("");
+    match endpoint {
+        Endpoint::List => listing::list(state, scope, &principal, query, roll),
+        Endpoint::Download(id) => download(state, &principal, &percent_decode(id), roll),
+        Endpoint::MaxEventTime => freshness::max_event_time(state, scope, &principal, query),
     }
 }
 
-fn list(state: &State, scope: Scope, principal: &str, query: &str, roll: &Roll<'_>) -> Reply {
-    let query = Query::parse(query);
-    let Some(event_type) = query.get("event_type") else {
-        return Reply::invalid("event_type", "field required");
-    };
-    let Some(after) = query.get("after") else {
-        return Reply::invalid("after", "field required");
-    };
-    let after_text = after.to_owned();
-    let Ok(after) = after.parse::<Timestamp>() else {
-        return Reply::invalid("after", "invalid datetime format");
-    };
-    let before = match query.get("before").map(str::parse::<Timestamp>) {
-        None => None,
-        Some(Ok(ts)) => Some(ts),
-        Some(Err(_)) => return Reply::invalid("before", "invalid datetime format"),
-    };
-    let limit = match query.get("limit").map(str::parse::<u64>) {
-        None => DEFAULT_LIMIT,
-        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
-        Some(_) => {
-            return Reply::invalid(
-                "limit",
-                &format!("limit must be an integer from 1 to {MAX_LIMIT}"),
-            );
-        }
-    };
-    if !scope.event_types().contains(&event_type) {
-        let other = match scope {
-            Scope::Workspaces => Scope::Organizations,
-            Scope::Organizations => Scope::Workspaces,
-        };
-        let message = if other.event_types().contains(&event_type) {
-            format!(
-                "event_type {event_type} is not available for {}s; it is logged per {}",
-                scope.noun(),
-                other.noun()
-            )
-        } else {
-            format!("unknown event_type {event_type}")
-        };
-        return Reply::error(StatusCode::BAD_REQUEST, &message, "invalid_request_error");
-    }
-    let now = Timestamp::now();
-    let mut matching = state
-        .dataset
-        .files(principal, event_type)
-        .iter()
-        .filter(|f| f.end_time > after && f.end_time <= now)
-        .filter(|f| before.is_none_or(|b| f.end_time < b));
-    let page: Vec<&FileMeta> = matching.by_ref().take(limit as usize).collect();
-    let has_more = matching.next().is_some();
-    let data: Vec<Value> = page
-        .iter()
-        .map(|f| {
-            let (size, sha) = state.dataset.digest(f);
-            json!({
-                "id": f.id,
-                "event_type": f.event_type,
-                "end_time": f.end_time_text,
-                "file_name": f.file_name,
-                "file_size": size,
-                "file_sha256": sha,
-            })
-        })
-        .collect();
-    let mut last_end_time = page.last().map(|f| f.end_time_text.clone());
-    let config = state.faults.config();
-    if roll.hits(Fault::Malformed, config.malformed) {
-        return Reply::new(
-            StatusCode::OK,
-            "text/html",
-            "<html><head><title>502 Bad Gateway</title></head><body>bad gateway</body></html>",
-        );
-    }
-    if has_more && config.stuck_cursor {
-        roll.inject(Fault::StuckCursor);
-        last_end_time = Some(after_text);
-    }
-    Reply::json(
-        StatusCode::OK,
-        json!({"data": data, "has_more": has_more, "last_end_time": last_end_time}),
-    )
+/// The API's endpoints under a principal.
+enum Endpoint<'a> {
+    /// `…/logs`
+    List,
+    /// `…/logs/{id}`, the id as it stands in the path.
+    Download(&'a str),
+    /// `…/max_event_time`
+    MaxEventTime,
 }
 
 fn download(state: &State, principal: &str, id: &str, roll: &Roll<'_>) -> Reply {
-    if let Some(location) = &state.faults.config().redirect_to {
-        return Reply::new(StatusCode::TEMPORARY_REDIRECT, "text/plain", "")
-            .with_header(hyper::header::LOCATION, location.clone());
+    let config = state.faults.config();
+    if let Some(location) = &config.redirect_to {
+        return redirect(state, location.clone());
     }
     let Some(file) = state.dataset.file(principal, id) else {
         return Reply::error(
@@ -307,7 +240,7 @@ fn download(state: &State, principal: &str, id: &str, roll: &Roll<'_>) -> Reply 
         );
     };
     let mut expires = Timestamp::now().as_second() + state.url_ttl.as_secs() as i64;
-    if roll.hits(Fault::Expired, state.faults.config().expired) {
+    if roll.hits(Fault::Expired, config.expired) {
         expires = Timestamp::now().as_second() - 1;
     }
     let signature = state.signer.sign(&file.id, expires);
@@ -315,8 +248,13 @@ fn download(state: &State, principal: &str, id: &str, roll: &Roll<'_>) -> Reply 
         "{}/blobs/{}?expires={expires}&signature={signature}",
         state.blob_origin, file.id
     );
-    Reply::new(StatusCode::TEMPORARY_REDIRECT, "text/plain", "")
-        .with_header(hyper::header::LOCATION, location)
+    redirect(state, location)
+}
+
+fn redirect(state: &State, location: String) -> Reply {
+    let status = StatusCode::from_u16(state.faults.config().redirect_status.code())
+        .unwrap_or(StatusCode::TEMPORARY_REDIRECT);
+    Reply::new(status, "text/plain", "").with_header(hyper::header::LOCATION, location)
 }
 
 fn blob(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
@@ -384,65 +322,106 @@ fn blob(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
     }
 }
 
-/// A query string as decoded pairs, in order.
-struct Query(Vec<(String, String)>);
-
-impl Query {
-    /// Splits `query` into pairs, reading `+` as a space as form decoding does.
-    fn parse(query: &str) -> Self {
-        let pairs = query
-            .split('&')
-            .filter(|p| !p.is_empty())
-            .map(|pair| {
-                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                (
-                    percent_decode(&k.replace('+', " ")),
-                    percent_decode(&v.replace('+', " ")),
-                )
-            })
-            .collect();
-        Query(pairs)
-    }
-
-    /// The first value given for `name`.
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::faults::RedirectStatus;
+    use crate::testing::{api, get, sim};
 
     #[test]
-    fn query_decoding_reads_plus_as_space() {
-        let q = Query::parse("after=2026-07-16T01%3A00%3A00%2B00%3A00&x=a+b&flag").0;
-        assert_eq!(q[0], ("after".into(), "2026-07-16T01:00:00+00:00".into()));
-        assert_eq!(q[1], ("x".into(), "a b".into()));
-        assert_eq!(q[2], ("flag".into(), "".into()));
-        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    fn a_download_redirects_to_a_signed_url_serving_the_file() {
+        let sim = sim(|_| {});
+        let ws = sim.workspace().to_owned();
+        let file = &sim.files(&ws, "APP_LOG")[1];
+        let answer = api(&sim, &format!("workspaces/{ws}/logs/{}", file.id));
+        assert_eq!(answer.status, 307);
+        let location = answer.header("location").unwrap();
+        assert!(location.starts_with(sim.blob_origin()), "{location}");
+        let blob = get(location, None);
+        assert_eq!(blob.status, 200);
+        assert_eq!(Some(blob.body), sim.content(&file.id));
+    }
+
+    #[test]
+    fn redirect_status_302_applies_to_signed_urls_and_to_redirect_to() {
+        let sim = sim(|c| c.faults.redirect_status = RedirectStatus::Found);
+        let ws = sim.workspace().to_owned();
+        let file = &sim.files(&ws, "AUTH_LOG")[0];
+        let answer = api(&sim, &format!("workspaces/{ws}/logs/{}", file.id));
+        assert_eq!(answer.status, 302);
+        let blob = get(answer.header("location").unwrap(), None);
+        assert_eq!(Some(blob.body), sim.content(&file.id));
+        let sim = crate::testing::sim(|c| {
+            c.faults.redirect_status = RedirectStatus::Found;
+            c.faults.redirect_to = Some("http://127.0.0.9:1/elsewhere".into());
+        });
+        let answer = api(&sim, &format!("workspaces/{}/logs/eclf_x", sim.workspace()));
+        assert_eq!(answer.status, 302);
+        assert_eq!(
+            answer.header("location"),
+            Some("http://127.0.0.9:1/elsewhere")
+        );
+    }
+
+    #[test]
+    fn other_framings_serve_the_same_events_with_the_listed_size_and_digest() {
+        use crate::content::Framing;
+        use sha2::{Digest, Sha256};
+        let events = |framing: Framing| {
+            let sim = sim(|c| {
+                c.dataset.framing = framing;
+                c.dataset.file_size = 3000;
+            });
+            let ws = sim.workspace().to_owned();
+            let file = sim.files(&ws, "CONVERSATION_MESSAGE").remove(3);
+            let answer = api(&sim, &format!("workspaces/{ws}/logs/{}", file.id));
+            let body = get(answer.header("location").unwrap(), None).body;
+            let sha: String = Sha256::digest(&body)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!((file.size, file.sha256), (body.len() as u64, sha));
+            assert_eq!(sim.content(&file.id).as_ref(), Some(&body));
+            let values = serde_json::Deserializer::from_slice(&body).into_iter();
+            (
+                body.clone(),
+                values
+                    .collect::<Result<Vec<serde_json::Value>, _>>()
+                    .unwrap(),
+            )
+        };
+        let (jsonl, lines) = events(Framing::Jsonl);
+        assert!(jsonl.ends_with(b"}\n") && lines.len() > 1);
+        let (concatenated, values) = events(Framing::Concatenated);
+        assert!(concatenated.windows(2).any(|w| w == b"}{"));
+        assert_eq!(values, lines);
+        let (spaced, values) = events(Framing::Spaced);
+        assert!(spaced.ends_with(b"}") && spaced.len() > concatenated.len());
+        assert_eq!(values, lines);
+    }
+
+    #[test]
+    fn a_key_without_the_scope_is_refused_403_everywhere_a_wrong_key_401() {
+        let sim = sim(|c| c.scopeless_key = Some("no-scope".into()));
+        let ws = sim.workspace().to_owned();
+        let file = &sim.files(&ws, "AUTH_LOG")[0];
+        let forbidden = r#"{"error":{"message":"Missing scopes: api.compliance.read. Ask an admin to grant this key the Compliance API scope.","type":"permission_error"}}"#;
+        for (path, with_scope) in [
+            (
+                format!("workspaces/{ws}/logs?event_type=AUTH_LOG&after=2026-07-01T00:00:00Z"),
+                200,
+            ),
+            (format!("workspaces/{ws}/logs/{}", file.id), 307),
+        ] {
+            let url = format!("{}/{path}", sim.base_url());
+            let answer = get(&url, Some("no-scope"));
+            assert_eq!(answer.status, 403, "{path}");
+            assert_eq!(String::from_utf8(answer.body).unwrap(), forbidden);
+            for key in [Some("wrong"), None] {
+                let answer = get(&url, key);
+                assert_eq!(answer.status, 401, "{path} {key:?}");
+                assert_eq!(answer.json()["error"]["type"], "invalid_request_error");
+            }
+            assert_eq!(api(&sim, &path).status, with_scope, "{path}");
+        }
     }
 }

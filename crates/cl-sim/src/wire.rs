@@ -58,12 +58,25 @@ impl Reply {
         Reply::json(status, json!({"error": {"message": message, "type": kind}}))
     }
 
-    /// `{"detail": [...]}`, the shape of validation errors (422).
-    pub(crate) fn invalid(param: &str, msg: &str) -> Self {
-        Reply::json(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            json!({"detail": [{"loc": ["query", param], "msg": msg, "type": "value_error"}]}),
-        )
+    /// A 422 for a query parameter, in FastAPI's (pydantic 2) shape:
+    /// `{"detail": [{"type", "loc", "msg", "input", "ctx"?}]}`.
+    pub(crate) fn invalid(
+        param: &str,
+        kind: &str,
+        msg: &str,
+        input: Option<&str>,
+        ctx: Option<Value>,
+    ) -> Self {
+        let mut item = json!({"type": kind, "loc": ["query", param], "msg": msg, "input": input});
+        if let Some(ctx) = ctx {
+            item["ctx"] = ctx;
+        }
+        Reply::json(StatusCode::UNPROCESSABLE_ENTITY, json!({"detail": [item]}))
+    }
+
+    /// A 422 for a required query parameter that is missing.
+    pub(crate) fn missing(param: &str) -> Self {
+        Reply::invalid(param, "missing", "Field required", None, None)
     }
 
     /// An object-store style XML error.
