@@ -219,7 +219,8 @@ fn unknown_principal_id_and_scope_are_runtime_failures_with_the_servers_message(
         stderr(&out),
         "cl-list: listing CONVERSATION_MESSAGE after 2026-07-01T00:00:00Z: HTTP 400: \
          CONVERSATION_MESSAGE is a workspace-scoped event type. Use \
-         /v1/compliance/workspaces/{workspace_id}/logs instead.\n"
+         /v1/compliance/workspaces/{workspace_id}/logs instead.\n\
+         hint: CONVERSATION_MESSAGE belongs to workspaces: list it with a workspace id (a UUID)\n"
     );
     let out = sim
         .cmd("cl-fetch")

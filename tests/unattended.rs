@@ -83,6 +83,7 @@ fn a_refused_event_type_does_not_stop_the_others() {
         &format!(
             "cl-list: listing COSTS after {BEFORE_ALL}: HTTP 400: COSTS is an organization-scoped \
              event type. Use /v1/compliance/organizations/{{org_id}}/logs instead.\n\
+             hint: COSTS belongs to organizations: list it with an organization id (org-…)\n\
              cl-list: AUTH_LOG page 1 after {BEFORE_ALL}: 7 files (7 so far)\n\
              cl-list: listing NO_SUCH_LOG after {BEFORE_ALL}: HTTP 400: unknown event_type \
              NO_SUCH_LOG\n\

@@ -80,8 +80,8 @@ struct Args {
     #[arg(long, value_name = "TIME", default_value = "60s", value_parser = parse_interval, requires = "follow")]
     interval: Duration,
 
-    /// Page size asked of the API.
-    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Page size asked of the API: 1 to 100, the range it takes.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100))]
     limit: u32,
 
     #[command(flatten)]

@@ -111,11 +111,23 @@ fn main() -> Result<()> {
     if let (Some(file), Some(pem)) = (&args.tls_ca, sim.ca_pem()) {
         std::fs::write(file, pem).with_context(|| format!("cannot write {}", file.display()))?;
     }
+    // One write, so a reader waiting for the file never sees half of it. The simulator is on
+    // loopback: a corporate HTTPS_PROXY in the user's shell must not carry requests to it.
+    let direct = "127.0.0.0/8,localhost";
+    let env = format!(
+        "export COMPLIANCE_API_BASE={}\n\
+         export COMPLIANCE_API_KEY={}\n\
+         export COMPLIANCE_PRINCIPAL={}\n\
+         export CL_SIM_ORG={}\n\
+         export NO_PROXY=\"{direct}${{NO_PROXY:+,$NO_PROXY}}\"\n\
+         export no_proxy=\"{direct}${{no_proxy:+,$no_proxy}}\"\n",
+        sim.base_url(),
+        sim.key(),
+        sim.workspace(),
+        sim.org()
+    );
     let mut out = std::io::stdout().lock();
-    writeln!(out, "export COMPLIANCE_API_BASE={}", sim.base_url())?;
-    writeln!(out, "export COMPLIANCE_API_KEY={}", sim.key())?;
-    writeln!(out, "export COMPLIANCE_PRINCIPAL={}", sim.workspace())?;
-    writeln!(out, "export CL_SIM_ORG={}", sim.org())?;
+    out.write_all(env.as_bytes())?;
     out.flush()?;
     drop(out);
     eprintln!(
