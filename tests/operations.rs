@@ -203,8 +203,11 @@ fn no_proxy_ranges_go_direct_and_a_dead_proxy_is_named() {
         .list(sim.ws(), &["-q", "--retries", "0"], "AUTH_LOG")
         .env("HTTP_PROXY", dead)
         .assert_exit(1);
+    // Windows' variable names ignore case: there it may be named as http_proxy.
     assert!(
-        stderr(&out).contains("through proxy http://127.0.0.1:9 (from HTTP_PROXY): "),
+        stderr(&out)
+            .to_ascii_uppercase()
+            .contains("THROUGH PROXY HTTP://127.0.0.1:9 (FROM HTTP_PROXY): "),
         "{}",
         stderr(&out)
     );

@@ -161,7 +161,8 @@ fn judge(health: &mut Health, options: &CheckOptions, now: Timestamp) {
         if options.state.is_some() && health.cursor.is_none() && health.newest.is_some() {
             health.status = Status::Behind;
             health.failure = Some(Failure::Behind(
-                "the state has no cursor for this type: nothing delivered yet".to_owned(),
+                "the state has no cursor for this type yet: no whole page of it delivered"
+                    .to_owned(),
             ));
         }
         return;

@@ -5,6 +5,9 @@
 use crate::timestamps::Timestamp;
 use std::time::Duration;
 
+/// How far past the edge a start may lie before it counts as a gap.
+const SLACK: Duration = Duration::from_secs(60);
+
 /// A start (a saved cursor, or `--after`) older than the retention.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Gap {
@@ -24,7 +27,9 @@ pub fn gap(start: &str, retention: Duration, now: Timestamp) -> Option<Gap> {
         .ok()?;
     // To the second: it is said to people, and the retention is approximate anyway.
     let kept_since = Timestamp::from_second(kept_since.as_second()).ok()?;
-    (age > retention).then_some(Gap { age, kept_since })
+    // `--after 30d` with a 30-day retention loses nothing: only a start past the edge by
+    // more than the time a run takes to begin is a gap.
+    (age > retention + SLACK).then_some(Gap { age, kept_since })
 }
 
 #[cfg(test)]
@@ -39,6 +44,11 @@ mod tests {
         assert_eq!(gap.age, days(60));
         assert_eq!(gap.kept_since.to_string(), "2026-11-02T00:00:00Z");
         assert_eq!(super::gap("2026-11-20T00:00:00Z", days(30), now), None);
+        assert_eq!(
+            super::gap("2026-11-01T23:59:30Z", days(30), now),
+            None,
+            "at the edge"
+        );
         assert_eq!(super::gap("opaque", days(30), now), None);
         assert_eq!(
             super::gap("2027-01-01T00:00:00Z", days(30), now),
