@@ -406,3 +406,38 @@ fn a_layout_template_places_files_and_a_bad_one_is_a_usage_error() {
         );
     }
 }
+
+#[test]
+fn files_too_large_for_memory_reach_a_stdout_file_whole_and_in_order() {
+    // Over the 1 MiB a waiting file may hold in memory: these go through spool files, and
+    // from there to a regular-file stdout by kernel copy, appended or not.
+    let sim = Sim::with(|c| {
+        c.dataset.files_per_type = 6;
+        c.dataset.file_size = 3 << 20;
+    });
+    let lines = listing(&sim, "AUTH_LOG");
+    let reversed: String = lines.lines().rev().map(|l| format!("{l}\n")).collect();
+    let mut ids = sim.ids("AUTH_LOG");
+    ids.reverse();
+    let want = sim.stream(&ids);
+    assert!(want.len() > 6 << 20);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.jsonl"), &reversed).unwrap();
+    std::fs::write(dir.path().join("appended.jsonl"), b"kept\n").unwrap();
+    sim.sh("cl-fetch -q -j 4 < in.jsonl > out.jsonl
+         cl-fetch -q -j 4 < in.jsonl >> appended.jsonl
+         cl-fetch -q -j 4 < in.jsonl | cat > piped.jsonl")
+        .current_dir(dir.path())
+        .assert_exit(0);
+    assert_bytes(&std::fs::read(dir.path().join("out.jsonl")).unwrap(), &want);
+    assert_bytes(
+        &std::fs::read(dir.path().join("piped.jsonl")).unwrap(),
+        &want,
+    );
+    let mut appended = b"kept\n".to_vec();
+    appended.extend_from_slice(&want);
+    assert_bytes(
+        &std::fs::read(dir.path().join("appended.jsonl")).unwrap(),
+        &appended,
+    );
+}

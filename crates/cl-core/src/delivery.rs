@@ -24,6 +24,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 /// A file waiting for its turn on stdout stays in memory up to this size, then spills to disk.
+/// (Larger, with a budget to match, was measured: no faster for 15 MiB files at `-j 8`, and
+/// the allocator then kept freed buffers, so peak RSS passed 64 MiB. See BENCHMARKS.md.)
 const SPOOL_PER_FILE: usize = 1 << 20;
 /// What all waiting files of a run may hold in memory together.
 const SPOOL_BUDGET: usize = 16 << 20;
@@ -74,6 +76,15 @@ pub(crate) enum Outcome {
     /// Accepted by the `--exec` command.
     Handed {
         file: FileRef,
+        verified: Verified,
+        events: Option<u64>,
+    },
+    /// Written under DIR with a temporary name, not yet on disk nor named: the delivery
+    /// thread names such files in batches (see [`name_written`]), making them `Stored`.
+    Written {
+        file: FileRef,
+        unnamed: durable::Unnamed,
+        path: PathBuf,
         verified: Verified,
         events: Option<u64>,
     },
@@ -184,23 +195,31 @@ impl Preparer {
                     false => verify_existing(&file, &path),
                 };
                 match existing {
-                    Ok(Some(verified)) => Ok((verified, true, None)),
-                    Ok(None) if self.events => self
-                        .store_events(&file, &path)
-                        .map(|(v, n)| (v, false, Some(n))),
-                    Ok(None) => self
-                        .retry
-                        .run(|| self.store(&file, &path))
-                        .map(|v| (v, false, None)),
+                    Ok(Some(verified)) => Ok(Outcome::Stored {
+                        file: file.clone(),
+                        path,
+                        verified,
+                        skipped: true,
+                        events: None,
+                    }),
+                    Ok(None) => match self.events {
+                        true => self
+                            .store_events(&file, &path)
+                            .map(|(u, v, n)| (u, v, Some(n))),
+                        false => self
+                            .retry
+                            .run(|| self.store(&file, &path))
+                            .map(|(u, v)| (u, v, None)),
+                    }
+                    .map(|(unnamed, verified, events)| Outcome::Written {
+                        file: file.clone(),
+                        unnamed,
+                        path,
+                        verified,
+                        events,
+                    }),
                     Err(e) => Err(e),
                 }
-                .map(|(verified, skipped, events)| Outcome::Stored {
-                    file: file.clone(),
-                    path,
-                    verified,
-                    skipped,
-                    events,
-                })
             }
             _ => self.staged(&file, false).map(|staged| Outcome::Ready {
                 file: file.clone(),
@@ -221,7 +240,8 @@ impl Preparer {
     /// `--events`, checks that it is a sequence of JSON values and counts them.
     fn staged(&self, file: &FileRef, digest: bool) -> Result<Staged> {
         let (mut spool, verified) = self.retry.run(|| {
-            let mut spool = Spool::new(SPOOL_PER_FILE, self.budget.clone());
+            let budget = self.budget.clone();
+            let mut spool = Spool::with_size(SPOOL_PER_FILE, budget, file.file_size);
             download(&self.client, file, &mut spool, digest, &self.cancel)
                 .map(|verified| (spool, verified))
         })?;
@@ -248,12 +268,16 @@ impl Preparer {
 
     /// Stores one file at `path` as one JSON value per line (`--events`); what the manifest
     /// then shows is the stored file.
-    fn store_events(&self, file: &FileRef, path: &Path) -> Result<(Verified, u64)> {
+    fn store_events(
+        &self,
+        file: &FileRef,
+        path: &Path,
+    ) -> Result<(durable::Unnamed, Verified, u64)> {
         let mut staged = self.staged(file, true)?;
         let count = staged.events.unwrap_or(0);
         self.prepare_dir(path)?;
         let writing = || format!("writing {}", path.display());
-        let verified = durable::write_file(path, writing, |temp| {
+        let (unnamed, verified) = durable::write_unnamed(path, writing, |temp| {
             let mut hashing = HashingWriter::new(temp);
             staged
                 .write_to(&mut hashing)
@@ -267,7 +291,7 @@ impl Preparer {
                 checked: staged.verified.checked,
             })
         })?;
-        Ok((verified, count))
+        Ok((unnamed, verified, count))
     }
 
     /// Makes the directory a file goes into, cleared of what killed runs left there.
@@ -278,10 +302,10 @@ impl Preparer {
         self.sweep_once(parent)
     }
 
-    /// Downloads one file to `path` through a temporary name beside it.
-    fn store(&self, file: &FileRef, path: &Path) -> Result<Verified> {
+    /// Downloads one file for `path` into a temporary file beside it, named later.
+    fn store(&self, file: &FileRef, path: &Path) -> Result<(durable::Unnamed, Verified)> {
         self.prepare_dir(path)?;
-        durable::write_file(
+        durable::write_unnamed(
             path,
             || format!("writing {}", path.display()),
             // The manifest prints the digest, so directory mode always computes it.
@@ -305,6 +329,51 @@ impl Preparer {
             })?;
         }
         Ok(())
+    }
+}
+
+/// Names, together, the files of `batch` that workers wrote but did not name (group
+/// commit: see [`durable::name_all`]). Done as outcomes arrive, whatever their order, so the
+/// disk's flushes overlap the downloads and a file waiting for its turn holds no descriptor.
+pub(crate) fn name_written(batch: &mut [(u64, Outcome)]) {
+    let written: Vec<usize> = (0..batch.len())
+        .filter(|&i| matches!(batch[i].1, Outcome::Written { .. }))
+        .collect();
+    if written.is_empty() {
+        return;
+    }
+    let mut unnamed = Vec::with_capacity(written.len());
+    let mut rest = Vec::with_capacity(written.len());
+    for &i in &written {
+        let taken = std::mem::replace(&mut batch[i].1, Outcome::Fatal(Error::Interrupted));
+        if let Outcome::Written {
+            file,
+            unnamed: u,
+            path,
+            verified,
+            events,
+        } = taken
+        {
+            unnamed.push(u);
+            rest.push((file, path, verified, events));
+        }
+    }
+    let results = durable::name_all(unnamed);
+    for ((&i, (file, path, verified, events)), result) in written.iter().zip(rest).zip(results) {
+        batch[i].1 = match result {
+            Ok(()) => Outcome::Stored {
+                file,
+                path,
+                verified,
+                skipped: false,
+                events,
+            },
+            Err(error) if error.is_systemic() => Outcome::Fatal(error),
+            Err(error) => Outcome::Failed {
+                file: Some(file),
+                error,
+            },
+        };
     }
 }
 
@@ -335,7 +404,17 @@ impl Delivery<'_> {
                     );
                     self.observer.event(&Event::Warning { message: &message });
                 }
-                staged.write_to(self.out).map_err(writing)?;
+                match &self.out_file {
+                    // A spilled file goes from its spool to the output file in the kernel.
+                    Some(direct) if staged.events.is_none() && staged.spool.spilled() => {
+                        self.out.flush().map_err(writing)?;
+                        staged.spool.copy_to_file(direct).map_err(writing)?;
+                        if !verified.ends_with_newline {
+                            self.out.write_all(b"\n").map_err(writing)?;
+                        }
+                    }
+                    _ => staged.write_to(self.out).map_err(writing)?,
+                }
                 self.out.flush().map_err(writing)?;
                 // Recorded as delivered only once on disk, where the output is a file.
                 if let (Some(_), Some(file)) = (&self.checkpoint, &self.out_file) {
@@ -406,6 +485,13 @@ impl Delivery<'_> {
                 }
             }
             Outcome::Fatal(error) => return Err(error),
+            // Named by `name_written` before any outcome is delivered.
+            Outcome::Written { file, .. } => {
+                return Err(Error::io(
+                    format!("delivering {}", file.id),
+                    std::io::Error::other("a file was delivered before it was named"),
+                ));
+            }
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::private;
 use std::ffi::OsStr;
 use std::fs::{self, File};
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tempfile::NamedTempFile;
@@ -27,21 +27,111 @@ const TRIES: usize = 16;
 pub fn write_file<T>(
     path: &Path,
     context: impl Fn() -> String,
-    fill: impl FnOnce(&mut File) -> Result<T>,
+    fill: impl FnOnce(&mut dyn Write) -> Result<T>,
 ) -> Result<T> {
-    let failed = |e| Error::io(context(), e);
-    let dir = parent(path);
+    let (temp, value) = fill_temp(path, &context, fill)?;
+    temp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io(context(), e))?;
+    name(temp, path, &context)?;
+    sync_dir(parent(path)).map_err(|e| Error::io(context(), e))?;
+    Ok(value)
+}
+
+/// A file written under a temporary name beside where it goes, not yet on disk nor named:
+/// [`name_all`] finishes it. Dropped instead, it leaves nothing behind.
+pub struct Unnamed {
+    temp: NamedTempFile,
+    path: PathBuf,
+    context: String,
+}
+
+/// The first half of [`write_file`]: `fill` writes the contents into a private temporary file
+/// beside `path`, which [`name_all`] then makes durable and names together with others.
+pub fn write_unnamed<T>(
+    path: &Path,
+    context: impl Fn() -> String,
+    fill: impl FnOnce(&mut dyn Write) -> Result<T>,
+) -> Result<(Unnamed, T)> {
+    let (temp, value) = fill_temp(path, &context, fill)?;
+    let unnamed = Unnamed {
+        temp,
+        path: path.to_owned(),
+        context: context(),
+    };
+    Ok((unnamed, value))
+}
+
+/// A private, locked temporary file beside `path`, filled by `fill`.
+fn fill_temp<T>(
+    path: &Path,
+    context: &impl Fn() -> String,
+    fill: impl FnOnce(&mut dyn Write) -> Result<T>,
+) -> Result<(NamedTempFile, T)> {
     let name = path.file_name().unwrap_or(OsStr::new("file"));
-    let mut temp = create_temp(dir, name).map_err(failed)?;
-    let value = fill(temp.as_file_mut())?;
-    temp.as_file().sync_all().map_err(failed)?;
+    let temp = create_temp(parent(path), name).map_err(|e| Error::io(context(), e))?;
+    let value = fill(&mut Writeback::new(temp.as_file()))?;
+    Ok((temp, value))
+}
+
+/// Writes to a file and has the system start putting it on disk every few MiB, so the flush
+/// that makes it durable finds little left to do: a large download and the disk's writing
+/// overlap instead of following each other.
+struct Writeback<'a> {
+    file: &'a File,
+    written: u64,
+    started: u64,
+}
+
+/// How much is written before the disk is asked to start on it.
+const WRITEBACK_EVERY: u64 = 8 << 20;
+
+impl<'a> Writeback<'a> {
+    fn new(file: &'a File) -> Self {
+        Writeback {
+            file,
+            written: 0,
+            started: 0,
+        }
+    }
+}
+
+impl Write for Writeback<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = (&*self.file).write(data)?;
+        self.written += n as u64;
+        if self.written - self.started >= WRITEBACK_EVERY {
+            // POSIX_FADV_DONTNEED on Linux starts writeback of the range without waiting for
+            // it (and drops it from the cache once clean: nothing reads it back). Advice
+            // only: if it fails, the final flush does all the work, as without it.
+            #[cfg(target_os = "linux")]
+            if let Some(len) = std::num::NonZeroU64::new(self.written - self.started) {
+                let _ = rustix::fs::fadvise(
+                    self.file,
+                    self.started,
+                    Some(len),
+                    rustix::fs::Advice::DontNeed,
+                );
+            }
+            self.started = self.written;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        (&*self.file).flush()
+    }
+}
+
+/// Renames a temporary file, already on disk, over `path`.
+fn name(mut temp: NamedTempFile, path: &Path, context: &impl Fn() -> String) -> Result<()> {
     // Windows refuses to replace a file another program holds open (an antivirus scan, an
     // indexer, a reader): such holds are usually brief, so try again for a little while.
     let mut wait = Duration::from_millis(25);
     let deadline = Instant::now() + REPLACE_PATIENCE;
     loop {
         match temp.persist(path) {
-            Ok(_) => break,
+            Ok(_) => return Ok(()),
             Err(e) if held_open(&e.error) && Instant::now() < deadline => {
                 temp = e.file;
                 std::thread::sleep(wait);
@@ -53,11 +143,73 @@ pub fn write_file<T>(
                     source: e.error,
                 });
             }
-            Err(e) => return Err(failed(e.error)),
+            Err(e) => return Err(Error::io(context(), e.error)),
         }
     }
-    sync_dir(dir).map_err(failed)?;
-    Ok(value)
+}
+
+/// Below this many files, flushing each is cheaper than flushing the whole file system.
+#[cfg(target_os = "linux")]
+const WHOLE_FS_FROM: usize = 4;
+
+/// Makes files durable and names them, together (group commit): their bytes onto the disk
+/// (one flush of the file system where that is cheaper than one per file), then the renames,
+/// then one flush per directory. Each file's own outcome, in the order given; a file is named
+/// only once its bytes are on disk, and counts as written only once its name is.
+pub fn name_all(batch: Vec<Unnamed>) -> Vec<Result<()>> {
+    let flushed = flush_all(&batch);
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let mut results: Vec<(PathBuf, Result<()>)> = batch
+        .into_iter()
+        .map(|file| {
+            let context = || file.context.clone();
+            let result = match &flushed {
+                Err(e) => Err(Error::io(
+                    context(),
+                    io::Error::new(e.kind(), e.to_string()),
+                )),
+                Ok(()) => name(file.temp, &file.path, &context),
+            };
+            let dir = parent(&file.path).to_owned();
+            if result.is_ok() && !dirs.contains(&dir) {
+                dirs.push(dir.clone());
+            }
+            (dir, result)
+        })
+        .collect();
+    for dir in dirs {
+        if let Err(e) = sync_dir(&dir) {
+            for (_, result) in results.iter_mut().filter(|(d, _)| *d == dir) {
+                *result = Err(Error::io(
+                    format!("flushing {}", dir.display()),
+                    io::Error::new(e.kind(), e.to_string()),
+                ));
+            }
+        }
+    }
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Gets every file of a batch onto the disk: one flush of the file system where that is
+/// cheaper (Linux), else each file's own.
+fn flush_all(batch: &[Unnamed]) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    if batch.len() >= WHOLE_FS_FROM {
+        // Once per file system the batch is on (a subdirectory may be a mount point).
+        use std::os::unix::fs::MetadataExt;
+        let mut devices = Vec::new();
+        for file in batch {
+            let device = file.temp.as_file().metadata()?.dev();
+            if !devices.contains(&device) {
+                devices.push(device);
+                rustix::fs::syncfs(file.temp.as_file())?;
+            }
+        }
+        return Ok(());
+    }
+    batch
+        .iter()
+        .try_for_each(|file| file.temp.as_file().sync_data())
 }
 
 /// How long a replacement waits for another program to let go of the file.
@@ -243,6 +395,35 @@ mod tests {
             1,
             "no temporary left"
         );
+    }
+
+    #[test]
+    fn files_named_together_are_each_whole_and_one_failure_stays_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut batch = Vec::new();
+        for i in 0..8 {
+            let path = dir.path().join(format!("f{i}"));
+            let (file, ()) = write_unnamed(&path, String::new, |f: &mut dyn Write| {
+                f.write_all(format!("file {i}").as_bytes())
+                    .map_err(|e| Error::io("x", e))
+            })
+            .unwrap();
+            batch.push(file);
+            assert!(!path.exists(), "not named before it is on disk");
+        }
+        // One whose directory went away meanwhile.
+        let gone = dir.path().join("gone");
+        fs::create_dir(&gone).unwrap();
+        let (file, ()) = write_unnamed(&gone.join("g"), String::new, |_| Ok(())).unwrap();
+        batch.insert(3, file);
+        fs::remove_dir_all(&gone).unwrap();
+        let results = name_all(batch);
+        assert!(results[3].is_err());
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 8);
+        for i in 0..8 {
+            let got = fs::read_to_string(dir.path().join(format!("f{i}"))).unwrap();
+            assert_eq!(got, format!("file {i}"));
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use crate::api::Client;
 use crate::checkpoint::Checkpoint;
 use crate::checkpoint::State;
-use crate::delivery::{Delivery, Outcome, Preparer};
+use crate::delivery::{Delivery, Outcome, Preparer, name_written};
 pub use crate::delivery::{Destination, Summary};
 use crate::error::{Error, Result};
 use crate::error::{LineError, quote};
@@ -25,6 +25,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
+/// The most files named in one batch.
+const NAME_AT_ONCE: usize = 512;
 /// How often blocked threads look at the cancel flag.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -202,8 +204,12 @@ fn deliver_in_order(
     let mut next = 1u64;
     loop {
         match done.recv_timeout(POLL) {
-            Ok((seq, outcome)) => {
-                pending.insert(seq, outcome);
+            Ok(first) => {
+                // Everything that has arrived, so files written meanwhile are named together.
+                let mut batch = vec![first];
+                batch.extend(done.try_iter().take(NAME_AT_ONCE));
+                name_written(&mut batch);
+                pending.extend(batch);
                 while let Some(outcome) = pending.remove(&next) {
                     delivery.deliver(outcome)?;
                     next += 1;

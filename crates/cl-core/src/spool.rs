@@ -37,6 +37,8 @@ impl MemoryBudget {
 /// A write-once, read-once buffer that spills to disk past its own limit or the budget's.
 pub struct Spool {
     memory: Vec<u8>,
+    /// Memory taken from the budget: at least `memory.len()`.
+    reserved: usize,
     file: Option<File>,
     per_file: usize,
     budget: Arc<MemoryBudget>,
@@ -47,10 +49,30 @@ impl Spool {
     pub fn new(per_file: usize, budget: Arc<MemoryBudget>) -> Self {
         Spool {
             memory: Vec::new(),
+            reserved: 0,
             file: None,
             per_file,
             budget,
         }
+    }
+
+    /// As `new`, for contents announced as `size` bytes: memory for all of them is taken at
+    /// once if it fits (no growing and copying as they arrive), and contents that cannot fit
+    /// go straight to disk instead of filling memory first.
+    pub fn with_size(per_file: usize, budget: Arc<MemoryBudget>, size: Option<u64>) -> Self {
+        let mut spool = Spool::new(per_file, budget);
+        if let Some(size) = size {
+            match usize::try_from(size) {
+                Ok(size) if size <= per_file && spool.budget.take(size) => {
+                    spool.reserved = size;
+                    spool.memory.reserve_exact(size);
+                }
+                // Left to the first write: no temporary file for an empty body.
+                _ if size == 0 => {}
+                _ => spool.per_file = 0,
+            }
+        }
+        spool
     }
 
     /// True once the contents moved to a temporary file.
@@ -76,11 +98,24 @@ impl Spool {
         }
     }
 
+    /// Writes everything spooled to `out`, a file or pipe, when it has spilled to disk: on
+    /// Linux the kernel then copies it (`copy_file_range`, `sendfile`), with no pass through
+    /// this process. False, with nothing written, when it is still in memory.
+    pub fn copy_to_file(&mut self, out: &File) -> io::Result<bool> {
+        let Some(file) = &mut self.file else {
+            return Ok(false);
+        };
+        file.seek(SeekFrom::Start(0))?;
+        io::copy(file, &mut &*out)?;
+        Ok(true)
+    }
+
     fn spill(&mut self) -> io::Result<&mut File> {
         // Unnamed: the OS removes it however the process ends.
         let mut file = tempfile::tempfile()?;
         file.write_all(&self.memory)?;
-        self.budget.give(self.memory.len());
+        self.budget.give(self.reserved);
+        self.reserved = 0;
         self.memory = Vec::new();
         Ok(self.file.insert(file))
     }
@@ -103,7 +138,10 @@ impl Write for Spool {
         if let Some(file) = &mut self.file {
             return file.write(data);
         }
-        if self.memory.len() + data.len() <= self.per_file && self.budget.take(data.len()) {
+        let wanted = self.memory.len() + data.len();
+        let more = wanted.saturating_sub(self.reserved);
+        if wanted <= self.per_file && (more == 0 || self.budget.take(more)) {
+            self.reserved += more;
             self.memory.extend_from_slice(data);
             return Ok(data.len());
         }
@@ -117,7 +155,7 @@ impl Write for Spool {
 
 impl Drop for Spool {
     fn drop(&mut self) {
-        self.budget.give(self.memory.len());
+        self.budget.give(self.reserved);
     }
 }
 
@@ -165,5 +203,35 @@ mod tests {
         let mut c = Spool::new(8, budget.clone());
         c.write_all(b"1234").unwrap();
         assert!(!c.spilled(), "memory comes back when a spool is done");
+    }
+
+    #[test]
+    fn an_announced_size_reserves_memory_or_goes_straight_to_disk() {
+        let budget = MemoryBudget::new(20);
+        let mut fits = Spool::with_size(16, budget.clone(), Some(12));
+        assert_eq!(budget.left.load(Ordering::Acquire), 8, "taken up front");
+        fits.write_all(b"0123456789ab").unwrap();
+        assert!(!fits.spilled());
+        // A server sending more than announced: memory while the limits allow.
+        fits.write_all(b"cd").unwrap();
+        assert!(!fits.spilled());
+        assert_eq!(budget.left.load(Ordering::Acquire), 6);
+        let mut out = Vec::new();
+        fits.copy_to(&mut out).unwrap();
+        assert_eq!(out, b"0123456789abcd");
+
+        let mut too_big = Spool::with_size(16, budget.clone(), Some(17));
+        too_big.write_all(b"x").unwrap();
+        assert!(
+            too_big.spilled(),
+            "a file over the limit never fills memory"
+        );
+        let mut no_room = Spool::with_size(16, budget.clone(), Some(7));
+        no_room.write_all(b"x").unwrap();
+        assert!(no_room.spilled(), "nor one the budget has no room for");
+        let empty = Spool::with_size(16, budget.clone(), Some(0));
+        assert!(!empty.spilled());
+        drop((fits, too_big, no_room, empty));
+        assert_eq!(budget.left.load(Ordering::Acquire), 20, "all given back");
     }
 }
