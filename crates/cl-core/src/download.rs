@@ -51,19 +51,22 @@ pub fn download(
         failed: false,
     };
     let mut hasher = Hasher::new(digest || file.file_sha256.is_some());
+    let size_hint = file.file_size.or(announced);
     let pumped = match encoding.as_deref() {
-        None => pump(&mut served, sink, &mut hasher, cancel),
+        None => pump(&mut served, sink, &mut hasher, cancel, size_hint),
         Some("gzip" | "x-gzip") => pump(
             &mut MultiGzDecoder::new(&mut served),
             sink,
             &mut hasher,
             cancel,
+            size_hint,
         ),
         Some("deflate") => pump(
             &mut ZlibDecoder::new(&mut served),
             sink,
             &mut hasher,
             cancel,
+            size_hint,
         ),
         Some(other) => {
             return Err(Error::Protocol {
@@ -176,6 +179,7 @@ pub fn verify_existing(file: &FileRef, path: &Path) -> Result<Option<Verified>> 
         &mut io::sink(),
         &mut hasher,
         &AtomicBool::new(false),
+        Some(meta.len()),
     ) {
         Ok(()) => {}
         Err(Pump::Read(e) | Pump::Write(e)) => return Err(reading(e)),
@@ -204,13 +208,85 @@ fn pump(
     sink: &mut dyn Write,
     hasher: &mut Hasher,
     cancel: &AtomicBool,
+    size_hint: Option<u64>,
 ) -> Result<(), Pump> {
-    let mut buf = vec![0u8; CHUNK];
+    if hasher.is_hashing() && size_hint.is_some_and(|size| size >= PARALLEL_FROM) {
+        return pump_hashing_aside(source, sink, hasher, cancel);
+    }
+    thread_local! {
+        // One buffer per worker thread, not a fresh (zeroed) one per file.
+        static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; CHUNK]);
+    }
+    BUF.with_borrow_mut(|buf| pump_with(source, sink, hasher, cancel, buf))
+}
+
+/// From this size on, a file is hashed on a thread of its own while it is read and written.
+const PARALLEL_FROM: u64 = 16 << 20;
+/// Chunks in flight between the reader and the hashing thread.
+const IN_FLIGHT: usize = 4;
+
+/// As `pump`, with SHA-256 on a second thread: for a large file the hashing then overlaps
+/// the reading and writing instead of following each.
+fn pump_hashing_aside(
+    source: &mut dyn Read,
+    sink: &mut dyn Write,
+    hasher: &mut Hasher,
+    cancel: &AtomicBool,
+) -> Result<(), Pump> {
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(IN_FLIGHT);
+    let (free_tx, free_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    for _ in 0..IN_FLIGHT {
+        let _ = free_tx.send(vec![0u8; CHUNK]);
+    }
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            for (buf, n) in full_rx {
+                hasher.update(&buf[..n]);
+                // The reader may have stopped: then nobody takes the buffer back.
+                let _ = free_tx.send(buf);
+            }
+        });
+        let result = loop {
+            if cancel.load(Ordering::Relaxed) {
+                break Err(Pump::Interrupted);
+            }
+            let Ok(mut buf) = free_rx.recv() else {
+                break Err(Pump::Read(io::Error::other("the hashing thread stopped")));
+            };
+            let n = match source.read(&mut buf) {
+                Ok(0) => break Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    let _ = full_tx.send((buf, 0));
+                    continue;
+                }
+                Err(e) => break Err(Pump::Read(e)),
+            };
+            if let Err(e) = sink.write_all(&buf[..n]) {
+                break Err(Pump::Write(e));
+            }
+            if full_tx.send((buf, n)).is_err() {
+                break Err(Pump::Read(io::Error::other("the hashing thread stopped")));
+            }
+        };
+        // Ends the hashing thread once it has caught up; the scope waits for it.
+        drop(full_tx);
+        result
+    })
+}
+
+fn pump_with(
+    source: &mut dyn Read,
+    sink: &mut dyn Write,
+    hasher: &mut Hasher,
+    cancel: &AtomicBool,
+    buf: &mut [u8],
+) -> Result<(), Pump> {
     loop {
         if cancel.load(Ordering::Relaxed) {
             return Err(Pump::Interrupted);
         }
-        let n = match source.read(&mut buf) {
+        let n = match source.read(buf) {
             Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -71,6 +71,11 @@ impl Hasher {
         }
     }
 
+    /// True unless this hasher only counts.
+    pub fn is_hashing(&self) -> bool {
+        self.inner.is_some()
+    }
+
     /// Bytes seen so far.
     pub fn bytes(&self) -> u64 {
         self.bytes
