@@ -2,6 +2,7 @@
 //! user would run them.
 
 mod compose;
+mod deploy;
 mod docs;
 mod errors;
 mod fetch;

@@ -1,0 +1,331 @@
+//! What `deploy/` ships, run as it is deployed: `cl-pull` under cron's bare environment, the
+//! systemd units through `systemd-analyze verify`, the Kubernetes manifests against the
+//! Kubernetes schemas. (The container image has its own script, scripts/test-container.)
+
+use crate::util::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A user's home as the README sets it up: the tools and cl-pull in `~/.cargo/bin`, a settings
+/// file in `~/cl/pull.conf` naming a key file beside it.
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new(sim: &Sim, key: &str, extra: &str) -> Home {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join(".cargo/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        for tool in ["cl-list", "cl-fetch"] {
+            std::os::unix::fs::symlink(bin_dir().join(tool), bin.join(tool)).unwrap();
+        }
+        std::fs::copy(repo().join("deploy/cron/cl-pull"), bin.join("cl-pull")).unwrap();
+        let cl = dir.path().join("cl");
+        std::fs::create_dir(&cl).unwrap();
+        std::fs::write(cl.join("key"), format!("{key}\n")).unwrap();
+        let conf = format!(
+            "# a test's settings\n\
+             COMPLIANCE_PRINCIPAL={}\n\
+             COMPLIANCE_API_KEY_FILE=key\n\
+             COMPLIANCE_API_BASE={}\n\
+             COMPLIANCE_RETENTION=36500d\n\
+             EVENT_TYPES=AUTH_LOG,AUDIT_LOG\n\
+             FIRST_AFTER={BEFORE_ALL}\n\
+             OUTPUT_DIR=lake\n\
+             STATE_FILE=state/pull.json\n\
+             LOG_FILE=cl.log\n\
+             {extra}",
+            sim.ws(),
+            sim.base_url()
+        );
+        std::fs::write(cl.join("pull.conf"), conf).unwrap();
+        Home { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn cl(&self, name: &str) -> PathBuf {
+        self.dir.path().join("cl").join(name)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.cl("cl.log")).unwrap_or_default()
+    }
+
+    /// Delivered files under `lake/`, as sorted relative paths.
+    fn lake(&self) -> Vec<String> {
+        let lake = self.cl("lake");
+        if !lake.exists() {
+            return Vec::new();
+        }
+        tree(&lake)
+    }
+
+    /// The crontab line's command as cron runs it: `sh -c`, PATH=/usr/bin:/bin, HOME, nothing
+    /// else.
+    fn cron(&self, command: &str) -> std::process::Output {
+        let out = Command::new("env")
+            .args(["-i", "PATH=/usr/bin:/bin", "SHELL=/bin/sh", "LOGNAME=cl"])
+            .arg(format!("HOME={}", self.path().display()))
+            .args(["sh", "-c", command])
+            .current_dir(self.path())
+            .output()
+            .unwrap();
+        out
+    }
+}
+
+/// The crontab line the README installs.
+const CRON_COMMAND: &str = "$HOME/.cargo/bin/cl-pull $HOME/cl/pull.conf";
+
+#[test]
+fn cl_pull_under_crons_environment_delivers_every_file_then_nothing_new() {
+    let sim = Sim::start();
+    let home = Home::new(&sim, sim.key(), "");
+    let out = home.cron(CRON_COMMAND);
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "{out:?}\nlog: {}",
+        home.log()
+    );
+    let files = sim.all_files(&["AUTH_LOG", "AUDIT_LOG"]);
+    assert_eq!(home.lake().len(), files.len(), "{:?}", home.lake());
+    for file in &files {
+        let path = home.cl("lake").join(format!(
+            "{}/{}/2026-07-16/{}.jsonl",
+            sim.ws(),
+            file.event_type,
+            file.id
+        ));
+        assert_bytes(&std::fs::read(&path).unwrap(), &sim.content(&file.id));
+    }
+    let manifest = std::fs::read_to_string(home.cl("state/pull.manifest.jsonl")).unwrap();
+    assert_eq!(manifest.matches("\"status\":\"downloaded\"").count(), 14);
+    let log = home.log();
+    assert!(
+        log.contains(": 14 file(s) delivered (run started "),
+        "{log}"
+    );
+    assert_eq!(log.lines().count(), 1, "{log}");
+
+    // The next hour: nothing new, nothing again.
+    let downloads = sim.downloads();
+    let out = home.cron(CRON_COMMAND);
+    assert!(out.status.success() && out.stderr.is_empty(), "{out:?}");
+    assert_eq!(sim.downloads(), downloads, "a rerun downloads nothing");
+    assert_eq!(home.lake().len(), 14);
+    let log = home.log();
+    assert!(
+        log.lines()
+            .nth(1)
+            .unwrap()
+            .contains(": 0 file(s) delivered"),
+        "{log}"
+    );
+    assert!(
+        !std::fs::read_to_string(home.cl("state/pull.manifest.jsonl"))
+            .unwrap()
+            .lines()
+            .skip(14)
+            .any(|l| l.contains("\"status\":\"downloaded\"")),
+        "a rerun delivers nothing twice"
+    );
+}
+
+#[test]
+fn cl_pull_with_a_rejected_key_fails_the_job_and_says_why_in_its_log() {
+    let sim = Sim::start();
+    let home = Home::new(&sim, "sk-wrong", "");
+    let out = home.cron(CRON_COMMAND);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let log = home.log();
+    assert!(
+        log.contains("cl-list: listing AUTH_LOG") && log.contains("HTTP 401"),
+        "both tools' messages are in the log: {log}"
+    );
+    assert!(
+        log.contains("cl-pull: ")
+            && log.contains(": cl-list exited 1, cl-fetch exited 0; 0 file(s) delivered"),
+        "{log}"
+    );
+    assert!(home.lake().is_empty());
+}
+
+#[test]
+fn cl_pull_finds_the_tools_beside_it_without_home_or_path() {
+    let sim = Sim::start();
+    let home = Home::new(&sim, sim.key(), "");
+    // /usr/local/bin style: cl-pull and the tools in one directory, no HOME at all.
+    let out = Command::new("env")
+        .args(["-i", "PATH=/usr/bin:/bin", "sh", "-c"])
+        .arg(format!(
+            "cd / && {}/.cargo/bin/cl-pull {}",
+            home.path().display(),
+            home.cl("pull.conf").display()
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}\n{}", home.log());
+    assert_eq!(home.lake().len(), 14);
+}
+
+#[test]
+fn cl_pull_refuses_a_bad_settings_file_with_exit_2_naming_the_line() {
+    let sim = Sim::start();
+    let home = Home::new(&sim, sim.key(), "");
+    let pull = repo().join("deploy/cron/cl-pull");
+    let run = |conf: &str| {
+        std::fs::write(home.cl("bad.conf"), conf).unwrap();
+        Command::new("env")
+            .args(["-i", "PATH=/usr/bin:/bin"])
+            .arg(&pull)
+            .arg(home.cl("bad.conf"))
+            .output()
+            .unwrap()
+    };
+    let bad = home.cl("bad.conf").display().to_string();
+    for (conf, said) in [
+        (
+            "COMPLIANCE_PRINCIPAL=x\nEVENT_TYPES=AUTH_LOG\nOUTPUT_DIR=lake\n".to_owned(),
+            format!("cl-pull: {bad}: STATE_FILE is not set\n"),
+        ),
+        (
+            "COMPLIANCE_PRINCIPAL=x\nEVENT_TYPE=AUTH_LOG\n".to_owned(),
+            format!("cl-pull: {bad}:2: unknown setting EVENT_TYPE\n"),
+        ),
+        (
+            "COMPLIANCE_PRINCIPAL=x\nrm -rf /\n".to_owned(),
+            format!("cl-pull: {bad}:2: expected NAME=value, got: rm -rf /\n"),
+        ),
+        (
+            "COMPLIANCE_PRINCIPAL=x\nX; rm=1\n".to_owned(),
+            format!("cl-pull: {bad}:2: expected NAME=value, got: X; rm=1\n"),
+        ),
+        (
+            "COMPLIANCE_PRINCIPAL=x\nEVENT_TYPES=A\nSTATE_FILE=s.json\nOUTPUT_DIR=lake\nEXEC=cat\n"
+                .to_owned(),
+            format!("cl-pull: {bad}: set OUTPUT_DIR or EXEC, not both\n"),
+        ),
+        (
+            "COMPLIANCE_PRINCIPAL=x\nEVENT_TYPES=A\nSTATE_FILE=s.json\nOUTPUT_DIR=lake\n"
+                .to_owned(),
+            format!(
+                "cl-pull: {bad}: COMPLIANCE_API_KEY_FILE is not set (nor $COMPLIANCE_API_KEY)\n"
+            ),
+        ),
+    ] {
+        let out = run(&conf);
+        assert_eq!(out.status.code(), Some(2), "{conf}: {out:?}");
+        assert_eq!(stderr(&out), said, "{conf}");
+    }
+    let out = Command::new(&pull)
+        .arg("/nonexistent.conf")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "cl-pull: cannot read the settings file /nonexistent.conf\n"
+    );
+    assert!(!home.cl("state").exists() && !home.cl("lake").exists());
+}
+
+#[test]
+fn cl_pull_values_are_taken_as_written_and_quotes_are_optional() {
+    let sim = Sim::start();
+    // A value with spaces, quotes, `$` and `;`, handed to --exec untouched.
+    let home = Home::new(
+        &sim,
+        sim.key(),
+        "JOBS=1\nEXEC='cat >> \"sink dir/$CL_EVENT_TYPE.jsonl\"; test \"$CL_BYTES\" -gt 0'\n",
+    );
+    let conf = std::fs::read_to_string(home.cl("pull.conf"))
+        .unwrap()
+        .replace("OUTPUT_DIR=lake\n", "");
+    std::fs::write(home.cl("pull.conf"), conf).unwrap();
+    std::fs::create_dir(home.cl("sink dir")).unwrap();
+    let out = home.cron(CRON_COMMAND);
+    assert!(out.status.success(), "{out:?}\n{}", home.log());
+    for event_type in ["AUTH_LOG", "AUDIT_LOG"] {
+        let got = std::fs::read(home.cl(&format!("sink dir/{event_type}.jsonl"))).unwrap();
+        assert_bytes(&got, &sim.stream(sim.ids(event_type)));
+    }
+    let manifest = std::fs::read_to_string(home.cl("state/pull.manifest.jsonl")).unwrap();
+    assert_eq!(manifest.matches("\"status\":\"delivered\"").count(), 14);
+}
+
+#[test]
+fn an_overlapping_cl_pull_skips_and_says_so_while_the_first_delivers_everything() {
+    // Slow enough that the first run is still going when the second starts.
+    let sim = Sim::with(|c| c.faults.latency = Duration::from_millis(150));
+    let home = Home::new(&sim, sim.key(), "JOBS=1\n");
+    let command = format!(
+        "env -i PATH=/usr/bin:/bin HOME={} sh -c '{CRON_COMMAND}'",
+        home.path().display()
+    );
+    let mut first = Command::new("sh").args(["-c", &command]).spawn().unwrap();
+    // Wait until the first run holds the lock, then start a second one.
+    let lock = home.cl("state/pull.json.pull.lock");
+    for _ in 0..200 {
+        if lock.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let second = home.cron(CRON_COMMAND);
+    assert!(second.status.success(), "{second:?}");
+    assert!(first.wait().unwrap().success(), "{}", home.log());
+    let log = home.log();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(
+        lines[0], "cl-pull: skipped: an earlier run on state/pull.json is still going",
+        "{log}"
+    );
+    assert!(lines[1].contains(": 14 file(s) delivered"), "{log}");
+    assert_eq!(home.lake().len(), 14);
+}
+
+#[test]
+fn cl_pull_follow_is_a_feed_that_sigterm_stops_cleanly() {
+    let sim = Sim::start();
+    let home = Home::new(&sim, sim.key(), "FOLLOW_INTERVAL=1\n");
+    let mut feed = Command::new("env")
+        .args(["-i", "PATH=/usr/bin:/bin"])
+        .arg(format!("HOME={}", home.path().display()))
+        .arg(home.path().join(".cargo/bin/cl-pull"))
+        .arg("--follow")
+        .arg(home.cl("pull.conf"))
+        .spawn()
+        .unwrap();
+    for _ in 0..200 {
+        if home.lake().len() == 14 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert_eq!(home.lake().len(), 14);
+    std::thread::sleep(Duration::from_millis(300));
+    // What a service manager does to stop it: SIGTERM to the main process.
+    signal(feed.id(), "TERM", false);
+    let status = feed.wait().unwrap();
+    assert!(status.success(), "{status:?}\n{}", home.log());
+    assert!(
+        home.log().contains(": 14 file(s) delivered"),
+        "{}",
+        home.log()
+    );
+    let pids = Command::new("pgrep")
+        .args(["-f", &home.path().display().to_string()])
+        .output()
+        .unwrap();
+    assert!(pids.stdout.is_empty(), "nothing left running");
+}
