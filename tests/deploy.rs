@@ -329,3 +329,162 @@ fn cl_pull_follow_is_a_feed_that_sigterm_stops_cleanly() {
         .unwrap();
     assert!(pids.stdout.is_empty(), "nothing left running");
 }
+
+/// A root for `systemd-analyze --root`: the units in /etc/systemd/system, the tools and
+/// cl-pull in /usr/local/bin, the system's own units, and the man pages the units name.
+fn systemd_root() -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    for dir in [
+        "usr/local/bin",
+        "etc/systemd/system",
+        "man/man1",
+        "usr/lib/systemd",
+    ] {
+        std::fs::create_dir_all(r.join(dir)).unwrap();
+    }
+    std::os::unix::fs::symlink("/lib/systemd/system", r.join("usr/lib/systemd/system")).unwrap();
+    std::fs::copy(
+        repo().join("deploy/cron/cl-pull"),
+        r.join("usr/local/bin/cl-pull"),
+    )
+    .unwrap();
+    for tool in ["cl-list", "cl-fetch"] {
+        std::fs::copy(bin_dir().join(tool), r.join("usr/local/bin").join(tool)).unwrap();
+        let page = TestCommand::new(bin_dir().join(tool)).arg("--man").stdout();
+        std::fs::write(r.join(format!("man/man1/{tool}.1")), page).unwrap();
+    }
+    for unit in systemd_units() {
+        std::fs::copy(
+            &unit,
+            r.join("etc/systemd/system").join(unit.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    root
+}
+
+fn systemd_units() -> Vec<PathBuf> {
+    let mut units: Vec<PathBuf> = std::fs::read_dir(repo().join("deploy/systemd"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.ends_with(".service") || name.ends_with(".timer")
+        })
+        .collect();
+    units.sort();
+    units
+}
+
+#[test]
+fn every_systemd_unit_passes_systemd_analyze_verify_without_a_warning() {
+    let units = systemd_units();
+    let names: Vec<String> = units
+        .iter()
+        .map(|u| {
+            u.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .replace("@.", "@acme.")
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "cl-feed@acme.service",
+            "cl-pull@acme.service",
+            "cl-pull@acme.timer"
+        ]
+    );
+    let root = systemd_root();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(format!("--root={}", root.path().display()))
+        .args(&names)
+        .env("MANPATH", root.path().join("man"))
+        .output()
+        .expect("systemd-analyze (scripts/test installs systemd)");
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "systemd-analyze verify {names:?}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr(&out)
+    );
+    // The hardening holds up in systemd's own review (0 is best, 10 worst).
+    for service in ["cl-pull@acme.service", "cl-feed@acme.service"] {
+        let out = Command::new("systemd-analyze")
+            .args(["security", "--offline=yes", "--threshold=20", "--no-pager"])
+            .arg(format!("--root={}", root.path().display()))
+            .arg(service)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("Overall exposure level"),
+            "{service}: {text}{}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn the_systemd_units_keep_the_key_out_and_install_as_the_readme_says() {
+    for unit in systemd_units() {
+        let text = std::fs::read_to_string(&unit).unwrap();
+        let name = unit.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(text.contains("\n[Install]\n"), "{name}: no [Install]");
+        assert!(
+            !text
+                .lines()
+                .any(|l| !l.starts_with('#') && l.contains("COMPLIANCE_API_KEY")),
+            "{name}: a key in the unit"
+        );
+        if name.ends_with(".service") {
+            for line in [
+                "LoadCredential=api-key:/etc/cl-pull/%i.key",
+                "DynamicUser=yes",
+                "StateDirectory=cl-pull/%i",
+                "ProtectSystem=strict",
+                "NoNewPrivileges=yes",
+            ] {
+                assert!(text.lines().any(|l| l == line), "{name}: no {line}");
+            }
+            assert!(
+                !text.contains("Environment"),
+                "{name}: keep settings in the file"
+            );
+        }
+    }
+    let timer = std::fs::read_to_string(repo().join("deploy/systemd/cl-pull@.timer")).unwrap();
+    assert!(timer.contains("\nOnCalendar=hourly\n") && timer.contains("\nPersistent=true\n"));
+    let oneshot = std::fs::read_to_string(repo().join("deploy/systemd/cl-pull@.service")).unwrap();
+    assert!(oneshot.contains("\nType=oneshot\n"));
+    let feed = std::fs::read_to_string(repo().join("deploy/systemd/cl-feed@.service")).unwrap();
+    assert!(feed.contains("cl-pull --follow ") && feed.contains("\nKillMode=mixed\n"));
+}
+
+/// The systemd services as systemd starts them, as far as this machine can without systemd
+/// running: cl-pull with the example settings' shape, the key only as a credential file in
+/// $CREDENTIALS_DIRECTORY, an environment of nothing else.
+#[test]
+fn cl_pull_takes_the_key_from_systemds_credential_directory() {
+    let sim = Sim::start();
+    let home = Home::new(&sim, sim.key(), "");
+    let conf = std::fs::read_to_string(home.cl("pull.conf"))
+        .unwrap()
+        .replace("COMPLIANCE_API_KEY_FILE=key\n", "");
+    std::fs::write(home.cl("pull.conf"), conf).unwrap();
+    let credentials = home.path().join("credentials");
+    std::fs::create_dir(&credentials).unwrap();
+    std::fs::rename(home.cl("key"), credentials.join("api-key")).unwrap();
+    let out = Command::new("env")
+        .args(["-i", "PATH=/usr/bin:/bin"])
+        .arg(format!("CREDENTIALS_DIRECTORY={}", credentials.display()))
+        .arg(home.path().join(".cargo/bin/cl-pull"))
+        .arg(home.cl("pull.conf"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}\n{}", home.log());
+    assert_eq!(home.lake().len(), 14);
+}
