@@ -488,3 +488,96 @@ fn cl_pull_takes_the_key_from_systemds_credential_directory() {
     assert!(out.status.success(), "{out:?}\n{}", home.log());
     assert_eq!(home.lake().len(), 14);
 }
+
+fn kubernetes_manifests() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("deploy/kubernetes"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    files
+}
+
+#[test]
+fn every_kubernetes_manifest_validates_against_the_kubernetes_schemas() {
+    // 1.27 is the first release with CronJob's timeZone; 1.37 the newest the validator knows.
+    for version in ["1.27.0", "1.37.0"] {
+        let out = Command::new("kubernetes-validate")
+            .args(["--strict", "--quiet", "-k", version])
+            .args(kubernetes_manifests())
+            .output()
+            .expect("kubernetes-validate (scripts/test installs it from PyPI)");
+        assert!(
+            out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+            "kubernetes {version}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn the_cronjob_runs_one_at_a_time_as_non_root_with_the_key_as_a_file() {
+    let text = std::fs::read_to_string(repo().join("deploy/kubernetes/cl-pull-acme.yaml")).unwrap();
+    for want in [
+        "kind: CronJob",
+        "concurrencyPolicy: Forbid",
+        "runAsNonRoot: true",
+        "readOnlyRootFilesystem: true",
+        "allowPrivilegeEscalation: false",
+        "drop: [ALL]",
+        "secretName: cl-pull-acme-key",
+        "claimName: cl-pull-acme",
+        "COMPLIANCE_API_KEY_FILE=/run/secrets/cl-pull/api-key",
+        "mountPath: /run/secrets/cl-pull",
+        "memory: 64Mi",
+    ] {
+        assert!(text.contains(want), "no {want:?}");
+    }
+    assert!(
+        !text.contains("env:"),
+        "settings and key come from files, not the environment"
+    );
+}
+
+/// The ConfigMap's settings, as the CronJob's pod reads them, with the pod's paths moved into
+/// a temporary directory and the simulator as the API.
+#[test]
+fn the_cronjobs_settings_pull_every_file_with_cl_pull() {
+    let sim = Sim::start();
+    let text = std::fs::read_to_string(repo().join("deploy/kubernetes/cl-pull-acme.yaml")).unwrap();
+    let conf: String = text
+        .split("  pull.conf: |\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .take_while(|l| l.starts_with("    "))
+        .map(|l| format!("{}\n", &l[4..]))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    std::fs::create_dir_all(dir.path().join("run/secrets/cl-pull")).unwrap();
+    std::fs::create_dir_all(dir.path().join("etc/cl-pull")).unwrap();
+    std::fs::write(dir.path().join("run/secrets/cl-pull/api-key"), sim.key()).unwrap();
+    let conf = conf
+        .replace("/var/lib/cl-pull", &format!("{d}/var/lib/cl-pull"))
+        .replace("/run/secrets", &format!("{d}/run/secrets"))
+        .replace("f7f33107-5fb9-4ee1-8922-3eae76b5b5a0", sim.ws())
+        .replace("FIRST_AFTER=24h", &format!("FIRST_AFTER={BEFORE_ALL}"))
+        + &format!(
+            "COMPLIANCE_API_BASE={}\nCOMPLIANCE_RETENTION=36500d\n",
+            sim.base_url()
+        );
+    std::fs::write(dir.path().join("etc/cl-pull/pull.conf"), conf).unwrap();
+    let out = Command::new("env")
+        .args(["-i", "PATH=/usr/bin:/bin"])
+        .arg(format!("CL_BIN_DIR={}", bin_dir().display()))
+        .arg(repo().join("deploy/cron/cl-pull"))
+        .arg(dir.path().join("etc/cl-pull/pull.conf"))
+        .output()
+        .unwrap();
+    assert!(out.status.success() && out.stderr.is_empty(), "{out:?}");
+    assert_eq!(tree(&dir.path().join("var/lib/cl-pull/lake")).len(), 14);
+}
