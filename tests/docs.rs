@@ -69,6 +69,10 @@ fn man_pages_render_with_man() {
         for want in [
             "NAME",
             "SYNOPSIS",
+            "EXIT STATUS",
+            "ENVIRONMENT",
+            "COMPLIANCE_API_KEY",
+            "SEE ALSO",
             "--state",
             "Examples:",
             RECIPES[0],

@@ -25,6 +25,50 @@ pub fn examples(own: &str) -> String {
     format!("Examples:\n{PIPELINES}\n{own}")
 }
 
+/// The man page's sections that clap does not make: the same for both tools.
+const MAN_SECTIONS: &str = r#".SH "EXIT STATUS"
+.TP
+0
+Everything asked for was done; also when stdout was closed early (as by \fBhead\fR), and when a
+\fB\-\-follow\fR feed was stopped by SIGTERM.
+.TP
+1
+Runtime failure: network, HTTP, TLS, integrity, a file not delivered (or refused by
+\fB\-\-exec\fR), an event type the API refused, a state file in use, a directory or disk that
+cannot take the files.
+.TP
+2
+Usage or configuration error: bad flag, missing key, bad time or layout, unreadable CA file,
+corrupt or unreadable state file (left as it is).
+.TP
+130, 143
+Interrupted by SIGINT or SIGTERM: files in flight discarded, checkpoint kept.
+.SH ENVIRONMENT
+.TP
+COMPLIANCE_API_KEY
+The Compliance API key, unless \fB\-\-api\-key\-file\fR names a file holding it.
+.TP
+COMPLIANCE_API_BASE
+The API's base URL (default https://api.chatgpt.com/v1/compliance); \fB\-\-base\-url\fR wins.
+.TP
+COMPLIANCE_PRINCIPAL
+The workspace id or org\-\&... id when none is given on the command line.
+.TP
+COMPLIANCE_RETENTION
+(cl\-list) How long the API keeps files (default 30d), for the warning about a state older than
+that and for \fB\-\-check\fR.
+.TP
+HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY
+Proxies as curl reads them (lower\-case names first); NO_PROXY takes names, domain suffixes,
+addresses, CIDR ranges and *.
+.TP
+SSL_CERT_FILE
+A PEM file of CAs to trust besides the bundled and system roots, as \fB\-\-ca\-cert\fR.
+.SH "SEE ALSO"
+\fBcl\-list\fR(1), \fBcl\-fetch\fR(1), \fBjq\fR(1), \fBparallel\fR(1). The README holds the
+recipes for cron, systemd, Kubernetes, Splunk, Vector and S3.
+"#;
+
 /// Flags that print documentation instead of running the tool. Like `--help`, they ignore
 /// every other flag, so settings in the environment (`COMPLIANCE_*`) cannot stop them.
 #[derive(clap::Args, Debug, Clone)]
@@ -47,7 +91,15 @@ impl DocArgs {
             let name = command.get_name().to_owned();
             clap_complete::generate(shell, &mut command, name, &mut out);
         } else if self.man {
-            clap_mangen::Man::new(command).render(&mut out)?;
+            let man = clap_mangen::Man::new(command);
+            man.render_title(&mut out)?;
+            man.render_name_section(&mut out)?;
+            man.render_synopsis_section(&mut out)?;
+            man.render_description_section(&mut out)?;
+            man.render_options_section(&mut out)?;
+            man.render_extra_section(&mut out)?;
+            out.write_all(MAN_SECTIONS.as_bytes())?;
+            man.render_version_section(&mut out)?;
         } else {
             return Ok(false);
         }
