@@ -47,8 +47,13 @@ fn readme_recipes() -> Vec<Recipe> {
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     let mut recipes = Vec::new();
     for (lang, lines) in blocks(&readme) {
-        // PowerShell has no pipefail; its recipes say how they fail instead.
-        if lang == "powershell" {
+        // PowerShell has no pipefail; its recipes say how they fail instead. Blocks that say
+        // they cannot run here (a cluster, SSH hosts) are not run.
+        if lang == "powershell"
+            || lines
+                .first()
+                .is_some_and(|l| l.starts_with("# not run by the tests"))
+        {
             continue;
         }
         let mut settings = Vec::new();

@@ -10,6 +10,7 @@ mod flow;
 mod list;
 mod network;
 mod operations;
+mod readme;
 mod recipes;
 mod reliability;
 mod security;

@@ -1,0 +1,424 @@
+//! The README, followed as a new user would: every `sh` block, in order, in a fresh HOME, against
+//! a simulator. A block runs as pasted (a few run with stand-ins for what this machine lacks: an
+//! editor, crontab, curl to a SIEM, aws); a block that cannot run here says why in its first
+//! line. A new block must be added to `SPECS`, so no recipe goes untested by accident.
+
+use crate::util::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What the test does with one README block, found by a piece of its text.
+struct Spec {
+    key: &'static str,
+    how: How,
+}
+
+enum How {
+    /// Run it (after `setup`), expect `status`, then `check` must exit 0. `edits` replace
+    /// text in the block (paths only this machine cannot write).
+    Run {
+        setup: &'static str,
+        edits: &'static [(&'static str, &'static str)],
+        status: i32,
+        check: &'static str,
+    },
+    /// Not run: its first line must say why (`# not run by the tests: …`).
+    Says,
+}
+
+const fn run(setup: &'static str, check: &'static str) -> How {
+    How::Run {
+        setup,
+        edits: &[],
+        status: 0,
+        check,
+    }
+}
+
+const SPECS: &[Spec] = &[
+    Spec {
+        key: "cargo install --locked --path crates/cl-list",
+        how: run(
+            "",
+            "for t in cl-list cl-fetch cl-sim cl-pull; do test -x ~/.cargo/bin/$t; done
+             [ \"$(command -v cl-fetch)\" = ~/.cargo/bin/cl-fetch ]",
+        ),
+    },
+    Spec {
+        key: "cl-list --completions bash >",
+        how: run(
+            "",
+            "bash -c 'source ~/.local/share/bash-completion/completions/cl-fetch && complete -p cl-fetch'
+             [ \"$(man -w cl-fetch)\" = ~/.cargo/share/man/man1/cl-fetch.1 ]
+             [ \"$(man -w cl-list)\" = ~/.cargo/share/man/man1/cl-list.1 ]
+             MANPAGER=cat man cl-list | grep -q 'EXIT STATUS'",
+        ),
+    },
+    Spec {
+        key: "cl-sim > sim.env & sim=$!     #",
+        how: run("", "[ \"$(wc -l < auth.jsonl)\" -gt 0 ] && jq -e . auth.jsonl > /dev/null"),
+    },
+    Spec {
+        key: "export COMPLIANCE_API_KEY=…",
+        how: How::Run {
+            setup: "rm -f auth.jsonl",
+            // The test's simulator stands in for the real API.
+            edits: &[
+                ("export COMPLIANCE_API_KEY=…", ""),
+                (
+                    "export COMPLIANCE_PRINCIPAL=f7f33107-5fb9-4ee1-8922-3eae76b5b5a0",
+                    "",
+                ),
+            ],
+            status: 0,
+            check: "[ \"$(wc -l < auth.jsonl)\" -gt 0 ]",
+        },
+    },
+    Spec {
+        key: "mkdir -p ~/cl && cp deploy/cron/pull.conf",
+        how: run(
+            "",
+            "[ \"$(find ~/cl/lake -type f | wc -l)\" -eq 14 ]
+             grep -q ': 14 file(s) delivered' ~/cl/cl.log
+             [ \"$(cat ~/crontab.txt)\" = '17 * * * * $HOME/.cargo/bin/cl-pull $HOME/cl/pull.conf' ]
+             [ \"$(stat -c %a ~/cl/key)\" = 600 ]",
+        ),
+    },
+    Spec {
+        key: "cl-list \"$P\" -q -e AUTH_LOG,AUDIT_LOG --after 24h --state s.json | cl-fetch -q -j 8",
+        how: run("", "[ \"$(grep -c downloaded manifest.jsonl)\" -eq 14 ]"),
+    },
+    Spec {
+        key: "export HEC_TOKEN=",
+        how: run(
+            "rm -f s.json delivered.jsonl",
+            "[ \"$(grep -c '\"status\":\"delivered\"' delivered.jsonl)\" -eq 7 ]
+             [ \"$(ls sink | wc -l)\" -eq 7 ]
+             grep -q 'Authorization: Splunk …' curl.args",
+        ),
+    },
+    Spec {
+        key: "curl -sS --fail --data-binary @- http://127.0.0.1:9000/",
+        how: run(
+            "rm -rf s.json delivered.jsonl sink",
+            "[ \"$(grep -c '\"status\":\"delivered\"' delivered.jsonl)\" -eq 7 ]
+             [ \"$(ls sink | wc -l)\" -eq 7 ]",
+        ),
+    },
+    Spec {
+        key: "aws s3 cp - \"s3://my-bucket/",
+        how: run(
+            "rm -rf s.json delivered.jsonl sink",
+            "[ \"$(grep -c '\"status\":\"delivered\"' delivered.jsonl)\" -eq 7 ]
+             [ \"$(ls sink | wc -l)\" -eq 7 ]
+             grep -q \"cp - s3://my-bucket/compliance/AUTH_LOG/$(date -u +%Y-)\" aws.args",
+        ),
+    },
+    Spec {
+        key: "aws s3 sync lake/ s3://my-bucket/compliance/",
+        how: run(
+            "rm -rf s.json lake aws.args",
+            "[ \"$(find lake -type f | wc -l)\" -eq 7 ]
+             grep -q '^s3 sync lake/ s3://my-bucket/compliance/$' aws.args",
+        ),
+    },
+    Spec {
+        key: "parallel -j 4 'set -o pipefail;",
+        how: run(
+            "rm -rf state lake; printf '%s\\n' \"$P\" \"$CL_SIM_ORG\" > principals.txt",
+            "[ -s \"state/$P.json\" ] && [ -s \"state/$CL_SIM_ORG.json\" ]
+             [ \"$(find lake -type f | wc -l)\" -eq 14 ]",
+        ),
+    },
+    Spec {
+        key: "cl-list \"$P\" --check -e AUTH_LOG,COSTS --state s.json --max-lag 2h",
+        // COSTS belongs to organizations: the example shows that error, and exits 1.
+        how: How::Run {
+            setup: "",
+            edits: &[],
+            status: 1,
+            check: "",
+        },
+    },
+    Spec {
+        key: "cl_lag_seconds{event_type",
+        how: How::Run {
+            setup: "mkdir -p node_exporter",
+            edits: &[("/var/lib/node_exporter", "node_exporter")],
+            status: 0,
+            check: "grep -q '^cl_lag_seconds{event_type=\"AUTH_LOG\"} [0-9]' node_exporter/cl.prom
+                    grep -q '^cl_ok{event_type=\"AUTH_LOG\"} 1$' node_exporter/cl.prom",
+        },
+    },
+    Spec {
+        key: "status=$?",
+        how: run("", ""),
+    },
+    Spec {
+        key: "awk -F'\\t' '!seen[$1]++",
+        how: run("", "[ \"$(wc -l < auth.unique.jsonl)\" -gt 0 ]"),
+    },
+    Spec {
+        key: "sudo systemctl daemon-reload",
+        how: How::Says,
+    },
+    Spec {
+        key: "scripts/container\n",
+        how: How::Says,
+    },
+    Spec {
+        key: "kubectl apply -f deploy/kubernetes/cl-pull-acme.yaml",
+        how: How::Says,
+    },
+    Spec {
+        key: "parallel --sshlogin",
+        how: How::Says,
+    },
+    Spec {
+        key: "target/release/cl-sim > sim.env & sim=$!",
+        how: run("rm -f auth.jsonl sim.env", "[ \"$(wc -l < auth.jsonl)\" -gt 0 ]"),
+    },
+];
+
+/// The README's fenced blocks: language and text.
+fn blocks() -> Vec<(String, String)> {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let mut out = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    for line in readme.lines() {
+        if let Some(lang) = line.trim_start().strip_prefix("```") {
+            match current.take() {
+                Some(block) => out.push(block),
+                None => current = Some((lang.trim().to_owned(), String::new())),
+            }
+        } else if let Some((_, text)) = &mut current {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    out
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Stand-ins for programs that would reach outside this machine.
+const CURL: &str = r#"#!/bin/sh
+# curl to a SIEM: keeps the body, and the arguments.
+echo "$*" >> curl.args
+mkdir -p sink
+cat > "sink/${CL_ID:-body}"
+"#;
+/// The editor sets the principal and points the settings at the simulator.
+const EDITOR: &str = r#"#!/bin/sh
+sed -i -e "s/^COMPLIANCE_PRINCIPAL=.*/COMPLIANCE_PRINCIPAL=$P/" "$1"
+echo "COMPLIANCE_API_BASE=$COMPLIANCE_API_BASE" >> "$1"
+"#;
+const CRONTAB: &str = r#"#!/bin/sh
+case "$1" in
+  -l) cat "$HOME/crontab.txt" 2>/dev/null ;;
+  -) cat > "$HOME/crontab.new" && mv "$HOME/crontab.new" "$HOME/crontab.txt" ;;
+  *) exit 1 ;;
+esac
+"#;
+const AWS: &str = r#"#!/bin/sh
+echo "$*" >> aws.args
+case "$1 $2" in
+  "s3 cp") mkdir -p sink && cat > "sink/$CL_ID" ;;
+esac
+"#;
+
+#[test]
+fn every_readme_block_is_run_or_says_why_not() {
+    let blocks = blocks();
+    // Every sh block has a spec, and every spec a block.
+    let mut used = vec![false; SPECS.len()];
+    let mut plan = Vec::new();
+    for (lang, text) in &blocks {
+        if lang != "sh" {
+            continue;
+        }
+        let found: Vec<usize> = (0..SPECS.len())
+            .filter(|&i| text.contains(SPECS[i].key))
+            .collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "README block matches {} specs (add one to tests/readme.rs):\n{text}",
+            found.len()
+        );
+        used[found[0]] = true;
+        plan.push((found[0], text.clone()));
+    }
+    for (i, spec) in SPECS.iter().enumerate() {
+        assert!(used[i], "no README block holds {:?}", spec.key);
+    }
+
+    let sim = Sim::with(|c| {
+        c.dataset.start = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(50);
+    });
+    let home = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    // The checkout as the user's current directory: the README's relative paths resolve.
+    for name in [
+        "crates",
+        "deploy",
+        "scripts",
+        "target",
+        "Cargo.toml",
+        "Cargo.lock",
+        "tests",
+    ] {
+        std::os::unix::fs::symlink(repo().join(name), work.path().join(name)).unwrap();
+    }
+    let stubs = work.path().join("stubs");
+    std::fs::create_dir(&stubs).unwrap();
+    for (name, text) in [
+        ("curl", CURL),
+        ("aws", AWS),
+        ("editor", EDITOR),
+        ("crontab", CRONTAB),
+    ] {
+        std::fs::write(stubs.join(name), text).unwrap();
+        Command::new("chmod")
+            .arg("+x")
+            .arg(stubs.join(name))
+            .status()
+            .unwrap();
+    }
+    let cargo = PathBuf::from(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let real_home = PathBuf::from(std::env::var("HOME").unwrap());
+    let path = format!(
+        "{h}/.cargo/bin:{s}:{c}:/usr/local/bin:/usr/bin:/bin",
+        h = home.path().display(),
+        s = stubs.display(),
+        c = cargo.parent().unwrap_or(Path::new("/usr/bin")).display()
+    );
+    let env = |cmd: &mut Command| {
+        cmd.env_clear()
+            .current_dir(work.path())
+            .env("HOME", home.path())
+            .env("PATH", &path)
+            .env("EDITOR", stubs.join("editor"))
+            .env("LANG", "C.UTF-8")
+            // cargo and rustup keep using this machine's toolchain, registry and build cache;
+            // `cargo install` still installs into the new HOME.
+            .env(
+                "CARGO_HOME",
+                std::env::var_os("CARGO_HOME").unwrap_or(real_home.join(".cargo").into()),
+            )
+            .env(
+                "RUSTUP_HOME",
+                std::env::var_os("RUSTUP_HOME").unwrap_or(real_home.join(".rustup").into()),
+            )
+            .env("CARGO_INSTALL_ROOT", home.path().join(".cargo"))
+            .env("CARGO_TARGET_DIR", repo().join("target"))
+            .env("CARGO_NET_OFFLINE", "true")
+            .env("COMPLIANCE_API_BASE", sim.base_url())
+            .env("COMPLIANCE_API_KEY", sim.key())
+            .env("COMPLIANCE_PRINCIPAL", sim.ws())
+            .env("CL_SIM_ORG", sim.org())
+            .env("P", sim.ws());
+        if let Some(toolchain) = std::env::var_os("RUSTUP_TOOLCHAIN") {
+            cmd.env("RUSTUP_TOOLCHAIN", toolchain);
+        }
+    };
+    let bash = |script: &str| {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c").arg(script).process_group(0);
+        env(&mut cmd);
+        // Output to files, not pipes: what a block leaves running would hold a pipe open.
+        let out_file = tempfile::NamedTempFile::new().unwrap();
+        let err_file = tempfile::NamedTempFile::new().unwrap();
+        let mut child = cmd
+            .stdout(out_file.reopen().unwrap())
+            .stderr(err_file.reopen().unwrap())
+            .spawn()
+            .unwrap();
+        let status = child.wait().unwrap();
+        // What the block left running (the simulator of the first five minutes) goes too.
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", child.id())])
+            .stderr(std::process::Stdio::null())
+            .status();
+        std::process::Output {
+            status,
+            stdout: std::fs::read(out_file.path()).unwrap(),
+            stderr: std::fs::read(err_file.path()).unwrap(),
+        }
+    };
+
+    for (i, text) in plan {
+        let spec = &SPECS[i];
+        match &spec.how {
+            How::Says => {
+                assert!(
+                    text.starts_with("# not run by the tests: ")
+                        || text.starts_with("# not run by the tests as written: "),
+                    "a README block the tests do not run must say why in its first line:\n{text}"
+                );
+            }
+            How::Run {
+                setup,
+                edits,
+                status,
+                check,
+            } => {
+                let out = bash(setup);
+                assert!(out.status.success(), "setup for {:?}: {out:?}", spec.key);
+                let mut script = text.clone();
+                for (from, to) in *edits {
+                    assert!(script.contains(from), "{from:?} not in\n{text}");
+                    script = script.replace(from, to);
+                }
+                let out = bash(&script);
+                assert_eq!(
+                    out.status.code(),
+                    Some(*status),
+                    "README block exited {:?}, expected {status}:\n{script}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stdout),
+                    stderr(&out)
+                );
+                let out = bash(&format!("set -e\n{check}"));
+                assert!(
+                    out.status.success(),
+                    "after the README block\n{script}\nthe check failed:\n{check}\n{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    stderr(&out)
+                );
+            }
+        }
+    }
+
+    // The crontab line, as cron runs it: after the run above, nothing new.
+    let cron = blocks
+        .iter()
+        .find(|(lang, _)| lang == "cron")
+        .expect("a cron block")
+        .1
+        .trim()
+        .to_owned();
+    let command = cron.splitn(6, ' ').nth(5).unwrap().to_owned();
+    let out = Command::new("env")
+        .args(["-i", "PATH=/usr/bin:/bin", "SHELL=/bin/sh"])
+        .arg(format!("HOME={}", home.path().display()))
+        .args(["sh", "-c", &command])
+        .current_dir(home.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{cron}: {out:?}"
+    );
+    let log = std::fs::read_to_string(home.path().join("cl/cl.log")).unwrap();
+    assert!(
+        log.lines()
+            .last()
+            .unwrap()
+            .contains(": 0 file(s) delivered"),
+        "{log}"
+    );
+}
