@@ -72,14 +72,13 @@ impl Home {
     /// The crontab line's command as cron runs it: `sh -c`, PATH=/usr/bin:/bin, HOME, nothing
     /// else.
     fn cron(&self, command: &str) -> std::process::Output {
-        let out = Command::new("env")
+        Command::new("env")
             .args(["-i", "PATH=/usr/bin:/bin", "SHELL=/bin/sh", "LOGNAME=cl"])
             .arg(format!("HOME={}", self.path().display()))
             .args(["sh", "-c", command])
             .current_dir(self.path())
             .output()
-            .unwrap();
-        out
+            .unwrap()
     }
 }
 
@@ -156,7 +155,60 @@ fn cl_pull_with_a_rejected_key_fails_the_job_and_says_why_in_its_log() {
             && log.contains(": cl-list exited 1, cl-fetch exited 0; 0 file(s) delivered"),
         "{log}"
     );
+    // cron mails what the job printed: one line, the details being in the log.
+    let said = stderr(&out);
+    assert!(
+        said.starts_with("cl-pull: ")
+            && said.ends_with("; see cl.log\n")
+            && said.lines().count() == 1
+            && said.contains(": cl-list exited 1, cl-fetch exited 0; 0 file(s) delivered"),
+        "{said}"
+    );
     assert!(home.lake().is_empty());
+}
+
+#[test]
+fn sigterm_stops_a_cl_pull_run_with_143_and_nothing_half_written() {
+    // Slow downloads, so the run is mid-way when it is stopped.
+    let sim = Sim::with(|c| c.faults.latency = Duration::from_millis(100));
+    let home = Home::new(&sim, sim.key(), "JOBS=2\n");
+    let mut run = Command::new("env")
+        .args(["-i", "PATH=/usr/bin:/bin"])
+        .arg(format!("HOME={}", home.path().display()))
+        .arg(home.path().join(".cargo/bin/cl-pull"))
+        .arg(home.cl("pull.conf"))
+        .spawn()
+        .unwrap();
+    // Stopped once two files are delivered (their manifest lines out).
+    let manifest = home.cl("state/pull.manifest.jsonl");
+    for _ in 0..400 {
+        let lines = std::fs::read_to_string(&manifest).unwrap_or_default();
+        if lines.lines().count() >= 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    signal(run.id(), "TERM", false);
+    let status = run.wait().unwrap();
+    assert_eq!(status.code(), Some(143), "{}", home.log());
+    let delivered = home.lake().len();
+    assert!(delivered > 0 && delivered < 14, "{delivered} delivered");
+    assert!(
+        home.lake().iter().all(|p| !p.contains(".part")),
+        "{:?}",
+        home.lake()
+    );
+    let pids = Command::new("pgrep")
+        .args(["-f", &home.path().display().to_string()])
+        .output()
+        .unwrap();
+    assert!(pids.stdout.is_empty(), "nothing left running");
+    // The next run delivers the rest, nothing twice.
+    let out = home.cron(CRON_COMMAND);
+    assert!(out.status.success(), "{out:?}\n{}", home.log());
+    assert_eq!(home.lake().len(), 14);
+    let manifest = std::fs::read_to_string(home.cl("state/pull.manifest.jsonl")).unwrap();
+    assert_eq!(manifest.matches("\"status\":\"downloaded\"").count(), 14);
 }
 
 #[test]
