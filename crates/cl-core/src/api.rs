@@ -377,6 +377,16 @@ impl Client {
                         self.describe(e)
                     ),
                 },
+                // A failure to reach the host at all names it: which host the URL led to is
+                // the first question (a base URL left unset goes to the real API).
+                None if never_connected(&e) => {
+                    let host = shown_url.parse::<Uri>().ok();
+                    let host = host.as_ref().and_then(|u| u.host()).unwrap_or("?");
+                    Error::Transport {
+                        context: context.to_owned(),
+                        message: format!("connecting to {host}: {}", self.describe(e)),
+                    }
+                }
                 None => self.transport(context, e),
             },
         })
@@ -526,6 +536,26 @@ fn tls_failure(error: &ureq::Error) -> Option<String> {
 }
 
 /// Says what went wrong on the wire, in words that never include a URL.
+/// Whether the request failed before any connection to the host existed: no address for the
+/// name, refused, unreachable, or no connection in time.
+fn never_connected(error: &ureq::Error) -> bool {
+    match error {
+        ureq::Error::Timeout(ureq::Timeout::Connect)
+        | ureq::Error::HostNotFound
+        | ureq::Error::ConnectionFailed => true,
+        ureq::Error::Io(e) => {
+            matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionRefused
+                    | io::ErrorKind::HostUnreachable
+                    | io::ErrorKind::NetworkUnreachable
+                    | io::ErrorKind::AddrNotAvailable
+            ) || e.to_string().contains("lookup address")
+        }
+        _ => false,
+    }
+}
+
 pub(crate) fn describe(error: ureq::Error, timeout: Duration) -> String {
     let timed_out = || format!("timed out: nothing received for {} s", timeout.as_secs());
     match error {
