@@ -516,29 +516,68 @@ fn the_systemd_units_keep_the_key_out_and_install_as_the_readme_says() {
     assert!(feed.contains("cl-pull --follow ") && feed.contains("\nKillMode=mixed\n"));
 }
 
-/// The systemd services as systemd starts them, as far as this machine can without systemd
-/// running: cl-pull with the example settings' shape, the key only as a credential file in
-/// $CREDENTIALS_DIRECTORY, an environment of nothing else.
+/// The systemd service as systemd starts it, as far as this machine can without systemd
+/// running: the example settings (its paths moved into a temporary directory) and the key as
+/// credential files, run by an unprivileged user of no account (DynamicUser) with nothing in
+/// its environment but PATH and $CREDENTIALS_DIRECTORY. Needs root to switch users; as
+/// another user it runs as that user.
 #[test]
-fn cl_pull_takes_the_key_from_systemds_credential_directory() {
+fn the_systemd_service_runs_as_its_dynamic_user_from_credentials_alone() {
+    use std::os::unix::fs::PermissionsExt;
     let sim = Sim::start();
-    let home = Home::new(&sim, sim.key(), "");
-    let conf = std::fs::read_to_string(home.cl("pull.conf"))
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let state = dir.path().join("var/lib/cl-pull/acme");
+    let credentials = dir.path().join("credentials");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::create_dir_all(&credentials).unwrap();
+    let conf = std::fs::read_to_string(repo().join("deploy/systemd/acme.conf"))
         .unwrap()
-        .replace("COMPLIANCE_API_KEY_FILE=key\n", "");
-    std::fs::write(home.cl("pull.conf"), conf).unwrap();
-    let credentials = home.path().join("credentials");
-    std::fs::create_dir(&credentials).unwrap();
-    std::fs::rename(home.cl("key"), credentials.join("api-key")).unwrap();
-    let out = Command::new("env")
+        .replace(
+            "/var/lib/cl-pull",
+            &format!("{}/var/lib/cl-pull", dir.path().display()),
+        )
+        .replace("f7f33107-5fb9-4ee1-8922-3eae76b5b5a0", sim.ws())
+        .replace("FIRST_AFTER=24h", &format!("FIRST_AFTER={BEFORE_ALL}"))
+        + &format!(
+            "COMPLIANCE_API_BASE={}\nCOMPLIANCE_RETENTION=36500d\n",
+            sim.base_url()
+        );
+    std::fs::write(credentials.join("pull.conf"), conf).unwrap();
+    std::fs::write(credentials.join("api-key"), format!("{}\n", sim.key())).unwrap();
+    let mut cmd = Command::new("env");
+    let uid = Command::new("id").arg("-u").output().unwrap().stdout;
+    if uid == b"0\n" {
+        // What systemd does for the service's user: the state directory and the credentials
+        // are its own, nothing else is.
+        for path in [
+            dir.path().join("var/lib/cl-pull"),
+            state.clone(),
+            credentials.clone(),
+            credentials.join("pull.conf"),
+            credentials.join("api-key"),
+        ] {
+            std::os::unix::fs::chown(&path, Some(61234), Some(61234)).unwrap();
+        }
+        for path in [credentials.join("pull.conf"), credentials.join("api-key")] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
+        }
+        cmd = Command::new("setpriv");
+        cmd.args(["--reuid=61234", "--regid=61234", "--clear-groups", "env"]);
+    }
+    let out = cmd
         .args(["-i", "PATH=/usr/bin:/bin"])
         .arg(format!("CREDENTIALS_DIRECTORY={}", credentials.display()))
-        .arg(home.path().join(".cargo/bin/cl-pull"))
-        .arg(home.cl("pull.conf"))
+        .arg(format!("CL_BIN_DIR={}", bin_dir().display()))
+        .arg(repo().join("deploy/cron/cl-pull"))
+        .arg(credentials.join("pull.conf"))
+        .current_dir("/")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{out:?}\n{}", home.log());
-    assert_eq!(home.lake().len(), 14);
+    assert!(out.status.success() && out.stderr.is_empty(), "{out:?}");
+    assert_eq!(tree(&state.join("lake")).len(), 14);
+    let manifest = std::fs::read_to_string(state.join("state.manifest.jsonl")).unwrap();
+    assert_eq!(manifest.matches("\"status\":\"downloaded\"").count(), 14);
 }
 
 fn kubernetes_manifests() -> Vec<PathBuf> {

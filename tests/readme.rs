@@ -76,6 +76,18 @@ const SPECS: &[Spec] = &[
     },
     Spec {
         key: "mkdir -p ~/cl && cp deploy/cron/pull.conf",
+        how: run("", "grep -q '^EVENT_TYPES=' ~/cl/pull.conf"),
+    },
+    Spec {
+        key: "echo \"COMPLIANCE_API_BASE=$COMPLIANCE_API_BASE\" >> ~/cl/pull.conf",
+        how: run(
+            "",
+            "grep -qx \"COMPLIANCE_PRINCIPAL=$P\" ~/cl/pull.conf
+             grep -qx \"COMPLIANCE_API_BASE=$COMPLIANCE_API_BASE\" ~/cl/pull.conf",
+        ),
+    },
+    Spec {
+        key: "(crontab -l 2>/dev/null; echo",
         how: run(
             "",
             "[ \"$(find ~/cl/lake -type f | wc -l)\" -eq 14 ]
@@ -210,10 +222,10 @@ echo "$*" >> curl.args
 mkdir -p sink
 cat > "sink/${CL_ID:-body}"
 "#;
-/// The editor sets the principal and points the settings at the simulator.
+/// The editor leaves the settings as they are: the README's next block points them at the
+/// simulator.
 const EDITOR: &str = r#"#!/bin/sh
-sed -i -e "s/^COMPLIANCE_PRINCIPAL=.*/COMPLIANCE_PRINCIPAL=$P/" "$1"
-echo "COMPLIANCE_API_BASE=$COMPLIANCE_API_BASE" >> "$1"
+test -f "$1"
 "#;
 const CRONTAB: &str = r#"#!/bin/sh
 case "$1" in
