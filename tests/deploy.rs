@@ -159,7 +159,7 @@ fn cl_pull_with_a_rejected_key_fails_the_job_and_says_why_in_its_log() {
     let said = stderr(&out);
     assert!(
         said.starts_with("cl-pull: ")
-            && said.ends_with("; see cl.log\n")
+            && said.ends_with(&format!("; see {}\n", home.cl("cl.log").display()))
             && said.lines().count() == 1
             && said.contains(": cl-list exited 1, cl-fetch exited 0; 0 file(s) delivered"),
         "{said}"
@@ -380,6 +380,186 @@ fn cl_pull_follow_is_a_feed_that_sigterm_stops_cleanly() {
         .output()
         .unwrap();
     assert!(pids.stdout.is_empty(), "nothing left running");
+}
+
+/// Settings as people write them: a byte-order mark, indented comments and names, a command
+/// whose own quotes start and end it, a state file whose name starts with `-`, JSON logs.
+#[test]
+fn cl_pull_reads_settings_as_people_write_them() {
+    let sim = Sim::start();
+    let home = Home::new(&sim, sim.key(), "");
+    let conf = std::fs::read_to_string(home.cl("pull.conf"))
+        .unwrap()
+        .replace("OUTPUT_DIR=lake\n", "")
+        .replace("STATE_FILE=state/pull.json", "STATE_FILE=-state.json")
+        .replace("EVENT_TYPES=", "  EVENT_TYPES=")
+        + "  # an indented comment\n\tLOG_FORMAT=json\nJOBS=1\n\
+           EXEC='/bin/sh' -c 'cat >> \"out/$CL_EVENT_TYPE.jsonl\"'\n";
+    std::fs::write(home.cl("pull.conf"), format!("\u{feff}{conf}")).unwrap();
+    std::fs::create_dir(home.cl("out")).unwrap();
+    let out = home.cron(CRON_COMMAND);
+    assert!(out.status.success(), "{out:?}\n{}", home.log());
+    for event_type in ["AUTH_LOG", "AUDIT_LOG"] {
+        let got = std::fs::read(home.cl(&format!("out/{event_type}.jsonl"))).unwrap();
+        assert_bytes(&got, &sim.stream(sim.ids(event_type)));
+    }
+    assert!(home.cl("-state.json").exists() && home.cl("-state.manifest.jsonl").exists());
+    let log = home.log();
+    assert!(!log.is_empty());
+    for line in log.lines() {
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert_eq!(value["tool"], "cl-pull", "{line}");
+    }
+}
+
+#[test]
+fn what_an_exec_command_leaves_running_does_not_hold_the_next_run_back() {
+    let sim = Sim::start();
+    let home = Home::new(&sim, sim.key(), "");
+    let conf = std::fs::read_to_string(home.cl("pull.conf"))
+        .unwrap()
+        .replace("OUTPUT_DIR=lake\n", "")
+        + "EXEC=cat > \"out/$CL_ID\"; (sleep 5 > /dev/null 2>&1 &)\n";
+    std::fs::write(home.cl("pull.conf"), conf).unwrap();
+    std::fs::create_dir(home.cl("out")).unwrap();
+    assert!(home.cron(CRON_COMMAND).status.success(), "{}", home.log());
+    assert!(home.cron(CRON_COMMAND).status.success(), "{}", home.log());
+    let log = home.log();
+    assert!(!log.contains("skipped"), "{log}");
+    assert_eq!(log.lines().count(), 2, "{log}");
+    assert_eq!(std::fs::read_dir(home.cl("out")).unwrap().count(), 14);
+}
+
+#[test]
+fn a_failure_before_the_tools_start_is_said_on_stderr_even_with_a_log_file() {
+    let sim = Sim::start();
+    let home = Home::new(&sim, sim.key(), "");
+    let pull = repo().join("deploy/cron/cl-pull");
+    let run = |extra: &str| {
+        let conf = std::fs::read_to_string(home.cl("pull.conf")).unwrap();
+        std::fs::write(home.cl("other.conf"), conf + extra).unwrap();
+        Command::new("env")
+            .args(["-i", "PATH=/usr/bin:/bin", "dash"])
+            .arg(&pull)
+            .arg(home.cl("other.conf"))
+            .output()
+            .unwrap()
+    };
+    let out = run("CL_BIN_DIR=/nonexistent\n");
+    assert_eq!(out.status.code(), Some(127), "{out:?}");
+    let log = home.cl("cl.log").display().to_string();
+    assert_eq!(
+        stderr(&out),
+        format!("cl-pull: cannot find cl-list (/nonexistent); set CL_BIN_DIR (see {log})\n")
+    );
+    assert!(home.log().contains("cannot find cl-list"));
+    // A manifest that cannot be written (a directory): dash must not die silently on it.
+    std::fs::create_dir(home.cl("manifest-dir")).unwrap();
+    let out = run("MANIFEST=manifest-dir\n");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        stderr(&out),
+        format!("cl-pull: cannot append to MANIFEST manifest-dir (see {log})\n")
+    );
+}
+
+#[test]
+fn sigint_stops_a_cl_pull_run_with_130() {
+    let sim = Sim::with(|c| c.faults.latency = Duration::from_millis(100));
+    let home = Home::new(&sim, sim.key(), "JOBS=2\n");
+    let mut run = Command::new("env")
+        .args(["-i", "PATH=/usr/bin:/bin"])
+        .arg(format!("HOME={}", home.path().display()))
+        .arg(home.path().join(".cargo/bin/cl-pull"))
+        .arg(home.cl("pull.conf"))
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    signal(run.id(), "INT", false);
+    let status = run.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{}", home.log());
+    assert!(home.lake().len() < 14);
+    let out = home.cron(CRON_COMMAND);
+    assert!(out.status.success(), "{out:?}\n{}", home.log());
+    assert_eq!(home.lake().len(), 14);
+}
+
+/// The container image's shell: busybox without flock. Runs started together on one state
+/// must neither hang nor trip over each other's files; one delivers, the other may fail
+/// with "in use"; between them every file arrives once.
+#[test]
+fn without_flock_runs_started_together_never_hang_and_lose_nothing() {
+    let busybox = Path::new("/bin/busybox");
+    assert!(
+        busybox.exists(),
+        "busybox (scripts/test installs busybox-static)"
+    );
+    let bb = tempfile::tempdir().unwrap();
+    for applet in [
+        "sh", "cat", "cut", "date", "dirname", "env", "grep", "id", "kill", "mkdir", "mkfifo",
+        "mktemp", "readlink", "rm", "sed", "tail", "tr", "wc",
+    ] {
+        std::os::unix::fs::symlink(busybox, bb.path().join(applet)).unwrap();
+    }
+    let sim = Sim::with(|c| c.faults.latency = Duration::from_millis(20));
+    for round in 0..5 {
+        let home = Home::new(&sim, sim.key(), "");
+        let start = || {
+            Command::new(bb.path().join("env"))
+                .arg("-i")
+                .arg(format!("PATH={}", bb.path().display()))
+                .arg(bb.path().join("sh"))
+                .arg(home.path().join(".cargo/bin/cl-pull"))
+                .arg(home.cl("pull.conf"))
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        };
+        let mut runs = [start(), start()];
+        let mut codes = Vec::new();
+        for run in &mut runs {
+            let mut waited = 0;
+            let status = loop {
+                if let Some(status) = run.try_wait().unwrap() {
+                    break status;
+                }
+                waited += 1;
+                assert!(waited < 600, "round {round}: a run hangs\n{}", home.log());
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            codes.push(status.code());
+        }
+        assert!(
+            codes.contains(&Some(0)) && codes.iter().all(|c| matches!(c, Some(0 | 1))),
+            "round {round}: {codes:?}\n{}",
+            home.log()
+        );
+        let log = home.log();
+        assert!(
+            !log.contains("File exists") && !log.contains("can't open"),
+            "{log}"
+        );
+        // Whatever the loser missed, the next run brings; nothing comes twice.
+        let out = Command::new(bb.path().join("env"))
+            .arg("-i")
+            .arg(format!("PATH={}", bb.path().display()))
+            .arg(bb.path().join("sh"))
+            .arg(home.path().join(".cargo/bin/cl-pull"))
+            .arg(home.cl("pull.conf"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}\n{}", home.log());
+        assert_eq!(home.lake().len(), 14);
+        let manifest = std::fs::read_to_string(home.cl("state/pull.manifest.jsonl")).unwrap();
+        assert_eq!(manifest.matches("\"status\":\"downloaded\"").count(), 14);
+        let left: Vec<_> = std::fs::read_dir(home.cl("state"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".pull.") && !n.ends_with(".lock"))
+            .collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
 }
 
 /// A root for `systemd-analyze --root`: the units in /etc/systemd/system, the tools and
