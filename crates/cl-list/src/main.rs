@@ -2,7 +2,6 @@
 
 use anyhow::Result;
 use cl_cli::exit::Exit;
-use cl_cli::flags::ToolFlags;
 use cl_cli::report::{Reporter, plural};
 use cl_cli::tool::Session;
 use cl_core::Error;
@@ -10,94 +9,14 @@ use cl_core::check::{CheckOptions, Status};
 use cl_core::listing::{self, ListOptions, Lister, Plan};
 use cl_core::principal::Principal;
 use cl_core::timestamps::{Timestamp, format_time, parse_time};
-use clap::Parser;
 use std::io::{self, BufWriter, Write};
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+
+mod args;
+
+use args::Args;
 
 const TOOL: &str = "cl-list";
-
-/// List Compliance Logs Platform files, one JSON object per line.
-///
-/// Pages through the listing of each event type in the order given and prints every file
-/// with all the fields the API returned, plus `principal` and `cursor` (the listing cursor
-/// of the page the file came on). Progress and a summary go to stderr.
-#[derive(Parser, Debug)]
-#[command(version, after_help = cl_cli::docs::examples(EXAMPLES))]
-struct Args {
-    /// Workspace UUID, or org-… id for an API Platform organization.
-    #[arg(
-        env = "COMPLIANCE_PRINCIPAL",
-        value_name = "PRINCIPAL",
-        required_unless_present_any = ["completions", "man"]
-    )]
-    principal: Option<String>,
-
-    /// Event type to list (AUTH_LOG, CONVERSATION_MESSAGE, …); repeat it or separate with commas.
-    #[arg(
-        short,
-        long = "event-type",
-        value_name = "TYPE",
-        value_delimiter = ',',
-        required_unless_present_any = ["completions", "man"]
-    )]
-    event_types: Vec<String>,
-
-    /// List files after this time: RFC 3339 with an offset, or an age (90m, 24h, 7d, 2w).
-    #[arg(long, value_name = "TIME")]
-    after: Option<String>,
-
-    /// List files before this time (exclusive); same forms as --after.
-    #[arg(long, value_name = "TIME")]
-    before: Option<String>,
-
-    /// Start each event type from the cursor cl-fetch --state saved in FILE; --after is the
-    /// start for event types FILE does not know yet.
-    #[arg(long, value_name = "FILE")]
-    state: Option<PathBuf>,
-
-    /// After catching up, keep polling for new files and print each once, until interrupted.
-    #[arg(long, conflicts_with = "check")]
-    follow: bool,
-
-    /// List nothing: for each event type print one JSON line saying whether this key can
-    /// list it and how far --state lags behind the newest data (for monitoring); exit 0 only
-    /// when every type is ok.
-    #[arg(long)]
-    check: bool,
-
-    /// With --check: a state more than AGE behind the newest data is "behind" (90s, 30m, 2h, 1d).
-    #[arg(long, value_name = "AGE", value_parser = parse_interval, requires = "check")]
-    max_lag: Option<Duration>,
-
-    /// How long the API keeps files; a start further back (a state's cursor, --after) is
-    /// warned about, as the files in between are gone.
-    #[arg(long, value_name = "AGE", env = "COMPLIANCE_RETENTION", default_value = "30d", value_parser = parse_interval)]
-    retention: Duration,
-
-    /// Time between polls in --follow: seconds, or with a unit (90s, 5m, 1h).
-    #[arg(long, value_name = "TIME", default_value = "60s", value_parser = parse_interval, requires = "follow")]
-    interval: Duration,
-
-    /// Page size asked of the API: 1 to 100, the range it takes.
-    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100))]
-    limit: u32,
-
-    #[command(flatten)]
-    flags: ToolFlags,
-}
-
-/// This tool's own lines of its `--help` examples.
-const EXAMPLES: &str = "  # a continuous feed
-  cl-list \"$P\" -e AUTH_LOG --after 1h --state s.json --follow --interval 5m \\
-    | cl-fetch -o lake/ --state s.json
-
-  cl-list \"$P\" -e AUDIT_LOG --after 2026-07-01T00:00:00Z --before 2026-07-02T00:00:00Z";
-
-fn parse_interval(text: &str) -> Result<Duration, String> {
-    cl_core::timestamps::parse_interval(text).map_err(|e| e.to_string())
-}
 
 fn main() -> ExitCode {
     cl_cli::tool::main(TOOL, |args: &Args| &args.flags, run)
