@@ -80,6 +80,18 @@ impl Home {
             .output()
             .unwrap()
     }
+
+    /// cl-pull as cron would start it, with no shell between: PATH=/usr/bin:/bin, HOME,
+    /// nothing else.
+    fn pull(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("env");
+        cmd.args(["-i", "PATH=/usr/bin:/bin"])
+            .arg(format!("HOME={}", self.path().display()))
+            .arg(self.path().join(".cargo/bin/cl-pull"))
+            .args(args)
+            .arg(self.cl("pull.conf"));
+        cmd
+    }
 }
 
 /// The crontab line the README installs.
@@ -167,18 +179,13 @@ fn cl_pull_with_a_rejected_key_fails_the_job_and_says_why_in_its_log() {
     assert!(home.lake().is_empty());
 }
 
-#[test]
-fn sigterm_stops_a_cl_pull_run_with_143_and_nothing_half_written() {
+/// Stops a run mid-way with `signal`; it must exit with `code`, leave nothing running or
+/// half-written, and the next run must deliver the rest, nothing twice.
+fn stop_mid_run(signal_name: &str, code: i32) {
     // Slow downloads, so the run is mid-way when it is stopped.
     let sim = Sim::with(|c| c.faults.latency = Duration::from_millis(100));
     let home = Home::new(&sim, sim.key(), "JOBS=2\n");
-    let mut run = Command::new("env")
-        .args(["-i", "PATH=/usr/bin:/bin"])
-        .arg(format!("HOME={}", home.path().display()))
-        .arg(home.path().join(".cargo/bin/cl-pull"))
-        .arg(home.cl("pull.conf"))
-        .spawn()
-        .unwrap();
+    let mut run = home.pull(&[]).spawn().unwrap();
     // Stopped once two files are delivered (their manifest lines out).
     let manifest = home.cl("state/pull.manifest.jsonl");
     for _ in 0..400 {
@@ -188,9 +195,9 @@ fn sigterm_stops_a_cl_pull_run_with_143_and_nothing_half_written() {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    signal(run.id(), "TERM", false);
+    signal(run.id(), signal_name, false);
     let status = run.wait().unwrap();
-    assert_eq!(status.code(), Some(143), "{}", home.log());
+    assert_eq!(status.code(), Some(code), "{}", home.log());
     let delivered = home.lake().len();
     assert!(delivered > 0 && delivered < 14, "{delivered} delivered");
     assert!(
@@ -203,12 +210,21 @@ fn sigterm_stops_a_cl_pull_run_with_143_and_nothing_half_written() {
         .output()
         .unwrap();
     assert!(pids.stdout.is_empty(), "nothing left running");
-    // The next run delivers the rest, nothing twice.
     let out = home.cron(CRON_COMMAND);
     assert!(out.status.success(), "{out:?}\n{}", home.log());
     assert_eq!(home.lake().len(), 14);
-    let manifest = std::fs::read_to_string(home.cl("state/pull.manifest.jsonl")).unwrap();
+    let manifest = std::fs::read_to_string(manifest).unwrap();
     assert_eq!(manifest.matches("\"status\":\"downloaded\"").count(), 14);
+}
+
+#[test]
+fn sigterm_stops_a_cl_pull_run_with_143_and_nothing_half_written() {
+    stop_mid_run("TERM", 143);
+}
+
+#[test]
+fn sigint_stops_a_cl_pull_run_with_130() {
+    stop_mid_run("INT", 130);
 }
 
 #[test]
@@ -350,14 +366,7 @@ fn an_overlapping_cl_pull_skips_and_says_so_while_the_first_delivers_everything(
 fn cl_pull_follow_is_a_feed_that_sigterm_stops_cleanly() {
     let sim = Sim::start();
     let home = Home::new(&sim, sim.key(), "FOLLOW_INTERVAL=1\n");
-    let mut feed = Command::new("env")
-        .args(["-i", "PATH=/usr/bin:/bin"])
-        .arg(format!("HOME={}", home.path().display()))
-        .arg(home.path().join(".cargo/bin/cl-pull"))
-        .arg("--follow")
-        .arg(home.cl("pull.conf"))
-        .spawn()
-        .unwrap();
+    let mut feed = home.pull(&["--follow"]).spawn().unwrap();
     for _ in 0..200 {
         if home.lake().len() == 14 {
             break;
@@ -464,30 +473,6 @@ fn a_failure_before_the_tools_start_is_said_on_stderr_even_with_a_log_file() {
     );
 }
 
-#[test]
-fn sigint_stops_a_cl_pull_run_with_130() {
-    let sim = Sim::with(|c| c.faults.latency = Duration::from_millis(100));
-    let home = Home::new(&sim, sim.key(), "JOBS=2\n");
-    let mut run = Command::new("env")
-        .args(["-i", "PATH=/usr/bin:/bin"])
-        .arg(format!("HOME={}", home.path().display()))
-        .arg(home.path().join(".cargo/bin/cl-pull"))
-        .arg(home.cl("pull.conf"))
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(400));
-    signal(run.id(), "INT", false);
-    let status = run.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "{}", home.log());
-    assert!(home.lake().len() < 14);
-    let out = home.cron(CRON_COMMAND);
-    assert!(out.status.success(), "{out:?}\n{}", home.log());
-    assert_eq!(home.lake().len(), 14);
-}
-
-/// The container image's shell: busybox without flock. Runs started together on one state
-/// must neither hang nor trip over each other's files; one delivers, the other may fail
-/// with "in use"; between them every file arrives once.
 #[test]
 fn without_flock_runs_started_together_never_hang_and_lose_nothing() {
     let busybox = Path::new("/bin/busybox");
