@@ -405,6 +405,25 @@ fn every_readme_block_is_run_or_says_why_not() {
         }
     }
 
+    // The CI step (GitHub Actions' default shell, bash -e), with the same environment.
+    let ci: Vec<String> = blocks
+        .iter()
+        .filter(|(lang, _)| lang == "yaml")
+        .map(|(_, text)| {
+            let script = text.split_once("- run: |\n").expect("a run step").1;
+            script
+                .lines()
+                .map(|l| l.strip_prefix("    ").unwrap_or(l))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect();
+    assert_eq!(ci.len(), 1, "one CI block");
+    let out = bash(&format!("rm -rf lake\nbash -e -c {}", shell_quote(&ci[0])));
+    assert!(out.status.success(), "CI step: {out:?}");
+    let out = bash("[ \"$(find lake -type f | wc -l)\" -eq 7 ]");
+    assert!(out.status.success(), "CI step delivered: {out:?}");
+
     // The crontab line, as cron runs it: after the run above, nothing new.
     let cron = blocks
         .iter()
