@@ -294,6 +294,21 @@ fn cl_pull_refuses_a_bad_settings_file_with_exit_2_naming_the_line() {
         assert_eq!(out.status.code(), Some(2), "{conf}: {out:?}");
         assert_eq!(stderr(&out), said, "{conf}");
     }
+    let help = Command::new(&pull).arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(help.status.success() && text.starts_with("cl-pull: one unattended run"));
+    for setting in [
+        "COMPLIANCE_PRINCIPAL",
+        "EVENT_TYPES",
+        "EXEC",
+        "LOG_FILE",
+        "Exit status",
+    ] {
+        assert!(text.contains(setting), "--help lacks {setting}:\n{text}");
+    }
+    let out = Command::new(&pull).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stderr(&out), "cl-pull: usage: cl-pull [--follow] CONFIG\n");
     let out = Command::new(&pull)
         .arg("/nonexistent.conf")
         .output()
