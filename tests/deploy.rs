@@ -246,6 +246,43 @@ fn cl_pull_finds_the_tools_beside_it_without_home_or_path() {
 }
 
 #[test]
+fn cl_pull_run_from_the_checkout_finds_the_tools_in_cargos_bin_under_home() {
+    let sim = Sim::start();
+    let home = Home::new(&sim, sim.key(), "");
+    std::fs::remove_file(home.path().join(".cargo/bin/cl-pull")).unwrap();
+    let out = Command::new("env")
+        .args(["-i", "PATH=/usr/bin:/bin"])
+        .arg(format!("HOME={}", home.path().display()))
+        .arg(repo().join("deploy/cron/cl-pull"))
+        .arg(home.cl("pull.conf"))
+        .current_dir("/")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}\n{}", home.log());
+    assert_eq!(home.lake().len(), 14);
+    // And where it finds none, it says where it looked.
+    std::fs::remove_dir_all(home.path().join(".cargo")).unwrap();
+    let out = Command::new("env")
+        .args(["-i", "PATH=/usr/bin:/bin"])
+        .arg(format!("HOME={}", home.path().display()))
+        .arg("/bin/sh")
+        .arg(repo().join("deploy/cron/cl-pull"))
+        .arg(home.cl("pull.conf"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(127), "{out:?}");
+    let said = stderr(&out);
+    assert!(
+        said.contains("cannot find cl-list (beside ")
+            && said.contains(&format!(
+                "{}/.cargo/bin, /usr/local/bin and /usr/bin); set CL_BIN_DIR",
+                home.path().display()
+            )),
+        "{said}"
+    );
+}
+
+#[test]
 fn cl_pull_refuses_a_bad_settings_file_with_exit_2_naming_the_line() {
     let sim = Sim::start();
     let home = Home::new(&sim, sim.key(), "");
