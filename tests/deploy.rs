@@ -407,7 +407,11 @@ fn an_overlapping_cl_pull_skips_and_says_so_while_the_first_delivers_everything(
     let log = home.log();
     let lines: Vec<&str> = log.lines().collect();
     assert_eq!(
-        lines[0], "cl-pull: skipped: an earlier run on state/pull.json is still going",
+        lines[0],
+        format!(
+            "cl-pull: {}: skipped: an earlier run on state/pull.json is still going",
+            home.cl("pull.conf").display()
+        ),
         "{log}"
     );
     assert!(lines[1].contains(": 14 file(s) delivered"), "{log}");
@@ -785,13 +789,24 @@ fn the_systemd_service_runs_as_its_dynamic_user_from_credentials_alone() {
     let out = cmd
         .args(["-i", "PATH=/usr/bin:/bin"])
         .arg(format!("CREDENTIALS_DIRECTORY={}", credentials.display()))
+        // systemd says so when stderr is the journal: the run's summary line is kept there.
+        .arg("JOURNAL_STREAM=8:4242")
         .arg(format!("CL_BIN_DIR={}", bin_dir().display()))
         .arg(repo().join("deploy/cron/cl-pull"))
         .arg(credentials.join("pull.conf"))
         .current_dir("/")
         .output()
         .unwrap();
-    assert!(out.status.success() && out.stderr.is_empty(), "{out:?}");
+    let said = stderr(&out);
+    assert!(
+        out.status.success()
+            && said.lines().count() == 1
+            && said.starts_with(&format!(
+                "cl-pull: {}: 14 file(s) delivered (run started ",
+                credentials.join("pull.conf").display()
+            )),
+        "{out:?}"
+    );
     assert_eq!(tree(&state.join("lake")).len(), 14);
     let manifest = std::fs::read_to_string(state.join("state.manifest.jsonl")).unwrap();
     assert_eq!(manifest.matches("\"status\":\"downloaded\"").count(), 14);

@@ -175,7 +175,7 @@ const SPECS: &[Spec] = &[
         how: How::Says,
     },
     Spec {
-        key: "scripts/container\n",
+        key: "image=$(scripts/container)",
         how: How::Says,
     },
     Spec {
