@@ -11,7 +11,7 @@ const PIPELINES: &str =
   cl-list \"$P\" -e AUTH_LOG --after 24h | cl-fetch > auth.jsonl
   cl-list \"$P\" -e AUTH_LOG --after 7d | cl-fetch -j 8 -o lake/
 
-  # hourly from cron: resumes where the last run stopped
+  # hourly from cron: resumes where the last run stopped (deploy/cron/cl-pull runs it)
   cl-list \"$P\" -e AUTH_LOG,APP_LOG --after 24h --state s.json \\
     | cl-fetch -j 8 -o lake/ --state s.json
 
