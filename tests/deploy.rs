@@ -392,15 +392,22 @@ fn an_overlapping_cl_pull_skips_and_says_so_while_the_first_delivers_everything(
         home.path().display()
     );
     let mut first = Command::new("sh").args(["-c", &command]).spawn().unwrap();
-    // Wait until the first run holds the lock, then start a second one.
+    // Wait until the first run holds the lock (flock -n fails on it), then start a second.
     let lock = home.cl("state/pull.json.pull.lock");
-    for _ in 0..200 {
-        if lock.exists() {
+    for _ in 0..500 {
+        let held = lock.exists()
+            && !Command::new("flock")
+                .arg("-n")
+                .arg(&lock)
+                .arg("true")
+                .status()
+                .unwrap()
+                .success();
+        if held {
             break;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(10));
     }
-    std::thread::sleep(Duration::from_millis(200));
     let second = home.cron(CRON_COMMAND);
     assert!(second.status.success(), "{second:?}");
     assert!(first.wait().unwrap().success(), "{}", home.log());

@@ -108,14 +108,24 @@ fn the_state_file_is_saved_while_another_program_reads_it() {
 fn ctrl_c_stops_a_feed_cleanly() {
     let sim = Sim::start();
     // Wine turns SIGINT into the console's Ctrl-C event.
+    let out = std::env::temp_dir().join(format!("feed-{}", std::process::id()));
     let mut feed = sim
         .list(sim.ws(), &["-q"], "AUTH_LOG")
         .args(["--follow", "--interval", "1"])
-        .spawn(
-            None,
-            &std::env::temp_dir().join(format!("feed-{}", std::process::id())),
-        );
-    std::thread::sleep(Duration::from_secs(3));
+        .spawn(None, &out);
+    // Once it has caught up (its console handler set long before), and is following: a fixed
+    // wait was too short for Wine on a loaded machine.
+    let started = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_to_string(&out)
+        .unwrap_or_default()
+        .lines()
+        .count()
+        < 7
+    {
+        assert!(Instant::now() < started, "the feed never caught up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
     signal(feed.id(), "INT", false);
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
