@@ -356,16 +356,19 @@ impl Client {
             status: result.as_ref().ok().map(|r| r.status().as_u16()),
             elapsed: start.elapsed(),
         });
+        let host = || {
+            let uri = shown_url.parse::<Uri>().ok();
+            uri.as_ref()
+                .and_then(|u| u.host())
+                .unwrap_or("?")
+                .to_owned()
+        };
         result.map_err(|e| match tls_failure(&e) {
-            Some(why) => {
-                let host = shown_url.parse::<Uri>().ok();
-                let host = host.as_ref().and_then(|u| u.host()).unwrap_or("?");
-                Error::Tls {
-                    context: context.to_owned(),
-                    host: host.to_owned(),
-                    why,
-                }
-            }
+            Some(why) => Error::Tls {
+                context: context.to_owned(),
+                host: host(),
+                why,
+            },
             None => match via {
                 // The proxy is the first suspect when the connection fails: name it.
                 Some(proxy) => Error::Transport {
@@ -379,14 +382,10 @@ impl Client {
                 },
                 // A failure to reach the host at all names it: which host the URL led to is
                 // the first question (a base URL left unset goes to the real API).
-                None if never_connected(&e) => {
-                    let host = shown_url.parse::<Uri>().ok();
-                    let host = host.as_ref().and_then(|u| u.host()).unwrap_or("?");
-                    Error::Transport {
-                        context: context.to_owned(),
-                        message: format!("connecting to {host}: {}", self.describe(e)),
-                    }
-                }
+                None if never_connected(&e) => Error::Transport {
+                    context: context.to_owned(),
+                    message: format!("connecting to {}: {}", host(), self.describe(e)),
+                },
                 None => self.transport(context, e),
             },
         })
