@@ -94,7 +94,7 @@ pub enum Error {
     /// The `--exec` command did not accept a file: it exited non-zero or was killed. Retried:
     /// a sink that is down may be back on the next try.
     #[error("{context}: the command {}", match status { Some(code) => format!("exited with {code}"), None => "was killed by a signal".to_owned() })]
-    Refused {
+    ExecFailed {
         /// What was being done.
         context: String,
         /// Its exit code, if it exited.
@@ -130,6 +130,25 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// A file could not be replaced because this account may not (its access list, a
+    /// read-only attribute, the directory's permissions).
+    #[error("{} could not be replaced: permission denied ({source})", path.display())]
+    NotAllowed {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: io::Error,
+    },
+    /// A file would replace another whose name differs from its own only in case, on a file
+    /// system that takes the two names for one.
+    #[error("{} would replace {}: the names differ only in case, and this file system takes them for one", path.display(), other.display())]
+    CaseTwin {
+        /// The file to be written.
+        path: PathBuf,
+        /// The file already there.
+        other: PathBuf,
+    },
     /// The state file is locked by another run.
     #[error("state file {} is in use by another run (locked through {})", path.display(), lock.display())]
     StateInUse {
@@ -137,6 +156,22 @@ pub enum Error {
         path: PathBuf,
         /// The lock file beside it.
         lock: PathBuf,
+    },
+    /// The `--dedup` file is locked by another run.
+    #[error("dedup file {} is in use by another run (locked through {})", path.display(), lock.display())]
+    DedupInUse {
+        /// The dedup file.
+        path: PathBuf,
+        /// The lock file beside it.
+        lock: PathBuf,
+    },
+    /// The `--dedup` file could not be opened, read or written.
+    #[error("dedup file {}: {why}", path.display())]
+    Dedup {
+        /// The dedup file.
+        path: PathBuf,
+        /// What the store said.
+        why: String,
     },
     /// The state file cannot be read as one: it was not written by these tools, or was
     /// damaged.
@@ -190,17 +225,19 @@ impl Error {
     }
 
     /// True for failures that may pass on another try: connection trouble, timeouts, 408,
-    /// 429, 5xx gateways, a malformed page, a body cut short or not matching its listing,
-    /// and a 403 from the
-    /// blob host (an expired signed URL: the next try asks the API for a fresh one).
+    /// 429, 5xx gateways, a malformed page, a body cut short or not matching its listing, an
+    /// `--exec` command that failed, and a 400, 401 or 403 from the blob host: that is how
+    /// stores answer an expired signed URL (S3's 403 `AccessDenied` and 400 `ExpiredToken`,
+    /// Azure's 403 `AuthenticationFailed`, Google Cloud Storage's 400 `ExpiredToken`), and the
+    /// next try asks the API for a fresh one.
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Transport { .. }
             | Error::Integrity { .. }
             | Error::MalformedPage { .. }
-            | Error::Refused { .. } => true,
+            | Error::ExecFailed { .. } => true,
             Error::Http {
-                status: 403,
+                status: 400 | 401 | 403,
                 from_blob: true,
                 ..
             } => true,

@@ -57,6 +57,18 @@ pub enum Event<'a> {
         /// True when it was already in the output directory and verified.
         skipped: bool,
     },
+    /// A file that an earlier run delivered, as the state shows: not delivered again.
+    Covered {
+        /// The file id.
+        id: &'a str,
+    },
+    /// An event type that `all` brought was refused for this principal and is skipped.
+    TypeSkipped {
+        /// The event type.
+        event_type: &'a str,
+        /// The refusal, in the server's words (see `model::event_types::refusal`).
+        error: &'a crate::Error,
+    },
     /// A file (or an input line) could not be delivered; the run goes on with the others.
     Failed {
         /// What went wrong, with what was being done.
@@ -73,10 +85,50 @@ pub enum Event<'a> {
         /// The wait before it.
         wait: Duration,
     },
+    /// The pace of API requests changed after the API refused some for their rate: the
+    /// requests a second now allowed, or `None` when pacing stopped (the refusals were not
+    /// about the rate).
+    Paced {
+        /// Requests a second, all workers together.
+        per_second: Option<f64>,
+    },
+    /// A file was parked: set aside in the state so the cursor could move past it.
+    Parked {
+        /// The file id.
+        id: &'a str,
+        /// Runs it failed in (0 when parked on request).
+        runs: u32,
+        /// Why it failed last.
+        why: &'a str,
+    },
+    /// The state holds files parked by earlier runs (said once, at the start of a run).
+    ParkedBefore {
+        /// The state file.
+        state: &'a std::path::Path,
+        /// Their ids.
+        ids: &'a [String],
+    },
+    /// A listing started after the cursor the state delivered up to: the files between were
+    /// never asked for (said once per type and run; the state keeps the gap).
+    Gap {
+        /// The event type.
+        event_type: &'a str,
+        /// The state's cursor.
+        cursor: &'a str,
+        /// Where the listing started.
+        listed_after: &'a str,
+    },
     /// Something worth a warning that does not stop the file or the run.
     Warning {
         /// What to say.
         message: &'a str,
+    },
+    /// `--dedup` left an event out of a file: another file, or an earlier run, delivered it.
+    DuplicateEvent {
+        /// The file id.
+        id: &'a str,
+        /// The event's `event_id`, or `sha256:` and the digest of its bytes.
+        event: &'a str,
     },
     /// An input line repeated a file already taken; it is delivered once.
     Duplicate {

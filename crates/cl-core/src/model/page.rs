@@ -26,6 +26,14 @@ pub struct ListedFile {
     pub fields: Vec<(String, Box<RawValue>)>,
 }
 
+impl ListedFile {
+    /// The file's `end_time`, when the API gave one as a string.
+    pub fn end_time(&self) -> Option<String> {
+        let (_, raw) = self.fields.iter().find(|(name, _)| name == "end_time")?;
+        serde_json::from_str(raw.get()).ok()
+    }
+}
+
 /// A JSON object kept as raw field texts, in order.
 struct RawObject(Vec<(String, Box<RawValue>)>);
 

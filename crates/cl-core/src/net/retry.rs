@@ -153,23 +153,45 @@ impl RetryPolicy {
 /// A moment before which no API request is sent, shared by every worker of a process.
 #[derive(Default)]
 pub struct Pause {
-    until: Mutex<Option<Instant>>,
+    /// The holds of the last 10 s, from and until, in order; the last is the
+    /// current one.
+    holds: Mutex<Vec<(Instant, Instant)>>,
 }
+
+/// How far back holds are remembered (see [`Pause::held_within`]).
+const HOLDS_KEPT: Duration = Duration::from_secs(10);
 
 impl Pause {
     /// Holds every API request until `now + wait` (or later, if already held longer).
     pub fn hold(&self, wait: Duration) {
-        let until = Instant::now() + wait;
-        let mut current = self.until.lock().unwrap_or_else(|e| e.into_inner());
-        if current.is_none_or(|c| c < until) {
-            *current = Some(until);
+        let now = Instant::now();
+        let until = now + wait;
+        let mut holds = self.holds.lock().unwrap_or_else(|e| e.into_inner());
+        holds.retain(|&(_, end)| end + HOLDS_KEPT > now);
+        match holds.last_mut() {
+            Some((_, end)) if *end >= now => *end = (*end).max(until),
+            _ => holds.push((now, until)),
         }
+    }
+
+    /// How long requests were held between `from` and `to` (remembered for 10 s).
+    pub fn held_within(&self, from: Instant, to: Instant) -> Duration {
+        let holds = self.holds.lock().unwrap_or_else(|e| e.into_inner());
+        holds
+            .iter()
+            .map(|&(start, end)| end.min(to).saturating_duration_since(start.max(from)))
+            .sum()
     }
 
     /// Waits until the pause is over. Returns false if `cancel` was set meanwhile.
     pub fn wait(&self, cancel: &AtomicBool) -> bool {
         loop {
-            let until = *self.until.lock().unwrap_or_else(|e| e.into_inner());
+            let until = self
+                .holds
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .last()
+                .map(|&(_, end)| end);
             match until {
                 Some(until) if until > Instant::now() => {
                     if !sleep(until - Instant::now(), cancel) {
@@ -239,7 +261,14 @@ mod tests {
                 Decision::GiveUp
             );
         }
-        assert_ne!(policy.decide(&http(403, None, true), 1), Decision::GiveUp);
+        // An expired signed URL, in every store's shape: ask the API again.
+        for status in [400, 401, 403] {
+            assert_ne!(
+                policy.decide(&http(status, None, true), 1),
+                Decision::GiveUp
+            );
+        }
+        assert_eq!(policy.decide(&http(404, None, true), 1), Decision::GiveUp);
         assert_eq!(
             policy.decide(&Error::Config("x".into()), 1),
             Decision::GiveUp
@@ -298,5 +327,17 @@ mod tests {
         pause.hold(Duration::from_secs(30));
         cancel.store(true, Ordering::Relaxed);
         assert!(!pause.wait(&cancel));
+        // Overlapping holds are one; what they held is counted within a span.
+        pause.hold(Duration::from_secs(10));
+        let now = Instant::now();
+        let held = pause.held_within(start, now + Duration::from_secs(60));
+        assert!(
+            held >= Duration::from_secs(30) && held < Duration::from_secs(31),
+            "{held:?}"
+        );
+        assert_eq!(
+            pause.held_within(now + Duration::from_secs(40), now + Duration::from_secs(50)),
+            Duration::ZERO
+        );
     }
 }

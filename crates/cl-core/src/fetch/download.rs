@@ -2,10 +2,10 @@
 //! its listing promised (`file_size`, `file_sha256`), whether they come from the API or from
 //! a copy already on disk.
 
-use crate::api::{Client, Download};
 use crate::error::{Error, Result, quote};
-use crate::line::FileRef;
-use crate::sha256::{Hasher, Sha256Digest};
+use crate::model::line::FileRef;
+use crate::model::sha256::{Hasher, Sha256Digest};
+use crate::net::{Client, Download};
 use flate2::read::{MultiGzDecoder, ZlibDecoder};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -14,6 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Read and hash in chunks of this size; no whole-file buffer exists anywhere.
 const CHUNK: usize = 256 << 10;
+/// The most a file whose size nothing announced may hold once decoded: 17 times the largest
+/// file integrations expect (about 15 MB), so a decompression bomb cannot fill the disk.
+pub const MAX_UNLISTED_SIZE: u64 = 256 << 20;
 
 /// What a whole, verified file turned out to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,14 +55,16 @@ pub fn download(
     };
     let mut hasher = Hasher::new(digest || file.file_sha256.is_some());
     let size_hint = file.file_size.or(announced);
+    let bound = Bound::of(file.file_size, announced, encoding.is_some());
     let pumped = match encoding.as_deref() {
-        None => pump(&mut served, sink, &mut hasher, cancel, size_hint),
+        None => pump(&mut served, sink, &mut hasher, cancel, size_hint, bound.max),
         Some("gzip" | "x-gzip") => pump(
             &mut MultiGzDecoder::new(&mut served),
             sink,
             &mut hasher,
             cancel,
             size_hint,
+            bound.max,
         ),
         Some("deflate") => pump(
             &mut ZlibDecoder::new(&mut served),
@@ -67,6 +72,7 @@ pub fn download(
             &mut hasher,
             cancel,
             size_hint,
+            bound.max,
         ),
         Some(other) => {
             return Err(Error::Protocol {
@@ -81,6 +87,19 @@ pub fn download(
     match pumped {
         Ok(()) => {}
         Err(Pump::Interrupted) => return Err(Error::Interrupted),
+        Err(Pump::TooLong) => {
+            let decoded = encoding
+                .as_deref()
+                .map(|e| format!(" once {e}-decoded"))
+                .unwrap_or_default();
+            return Err(Error::Integrity {
+                context,
+                message: format!(
+                    "the body is longer{decoded} than {}: stopped there",
+                    bound.why
+                ),
+            });
+        }
         Err(Pump::Write(e)) => return Err(Error::io(format!("buffering {}", file.id), e)),
         Err(Pump::Read(e)) if served.failed => {
             let of = announced.map(|n| format!(" of {n}")).unwrap_or_default();
@@ -89,7 +108,7 @@ pub fn download(
                 message: format!(
                     "the transfer broke off after {}{of} bytes: {}",
                     served.hasher.bytes(),
-                    client.describe(ureq::Error::from(e))
+                    client.wire_words(e)
                 ),
             });
         }
@@ -130,6 +149,42 @@ pub fn download(
         ends_with_newline,
         checked: announced.is_some() || encoding.is_some() || listed_anything(file),
     })
+}
+
+/// How long a file may grow while it is read, and why, for the message.
+struct Bound {
+    max: u64,
+    why: String,
+}
+
+impl Bound {
+    /// The listed size, unless the listing describes the compressed object (its size is the
+    /// announced length of a compressed body); else the announced length of a plain body;
+    /// else [`MAX_UNLISTED_SIZE`].
+    fn of(listed: Option<u64>, announced: Option<u64>, compressed: bool) -> Bound {
+        match (listed, announced) {
+            (Some(size), Some(length)) if compressed && size == length => Bound::unlisted(),
+            (Some(size), _) => Bound {
+                max: size,
+                why: format!("the {size} bytes listed"),
+            },
+            (None, Some(length)) if !compressed => Bound {
+                max: length,
+                why: format!("its Content-Length of {length} bytes"),
+            },
+            (None, _) => Bound::unlisted(),
+        }
+    }
+
+    fn unlisted() -> Bound {
+        Bound {
+            max: MAX_UNLISTED_SIZE,
+            why: format!(
+                "{} MiB, the most a file of unlisted size may hold",
+                MAX_UNLISTED_SIZE >> 20
+            ),
+        }
+    }
 }
 
 /// The body as the blob host sent it: counted (and hashed when asked) on its way to the
@@ -180,10 +235,13 @@ pub fn verify_existing(file: &FileRef, path: &Path) -> Result<Option<Verified>> 
         &mut hasher,
         &AtomicBool::new(false),
         Some(meta.len()),
+        u64::MAX,
     ) {
         Ok(()) => {}
         Err(Pump::Read(e) | Pump::Write(e)) => return Err(reading(e)),
         Err(Pump::Interrupted) => return Err(Error::Interrupted),
+        // Unbounded here: a copy on disk is only read.
+        Err(Pump::TooLong) => return Ok(None),
     }
     let (bytes, ends_with_newline) = (hasher.bytes(), hasher.ends_with_newline());
     let sha256 = hasher.finish();
@@ -200,24 +258,27 @@ enum Pump {
     Read(io::Error),
     Write(io::Error),
     Interrupted,
+    /// The source had more than the most allowed: nothing past it was written.
+    TooLong,
 }
 
-/// Copies `source` to its end into `sink` through `hasher`.
+/// Copies `source` to its end into `sink` through `hasher`, but never more than `max` bytes.
 fn pump(
     source: &mut dyn Read,
     sink: &mut dyn Write,
     hasher: &mut Hasher,
     cancel: &AtomicBool,
     size_hint: Option<u64>,
+    max: u64,
 ) -> Result<(), Pump> {
     if hasher.is_hashing() && size_hint.is_some_and(|size| size >= PARALLEL_FROM) {
-        return pump_hashing_aside(source, sink, hasher, cancel);
+        return pump_hashing_aside(source, sink, hasher, cancel, max);
     }
     thread_local! {
         // One buffer per worker thread, not a fresh (zeroed) one per file.
         static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; CHUNK]);
     }
-    BUF.with_borrow_mut(|buf| pump_with(source, sink, hasher, cancel, buf))
+    BUF.with_borrow_mut(|buf| pump_with(source, sink, hasher, cancel, buf, max))
 }
 
 /// From this size on, a file is hashed on a thread of its own while it is read and written.
@@ -232,7 +293,9 @@ fn pump_hashing_aside(
     sink: &mut dyn Write,
     hasher: &mut Hasher,
     cancel: &AtomicBool,
+    max: u64,
 ) -> Result<(), Pump> {
+    let mut total = 0u64;
     let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(IN_FLIGHT);
     let (free_tx, free_rx) = std::sync::mpsc::channel::<Vec<u8>>();
     for _ in 0..IN_FLIGHT {
@@ -262,6 +325,10 @@ fn pump_hashing_aside(
                 }
                 Err(e) => break Err(Pump::Read(e)),
             };
+            total += n as u64;
+            if total > max {
+                break Err(Pump::TooLong);
+            }
             if let Err(e) = sink.write_all(&buf[..n]) {
                 break Err(Pump::Write(e));
             }
@@ -281,7 +348,9 @@ fn pump_with(
     hasher: &mut Hasher,
     cancel: &AtomicBool,
     buf: &mut [u8],
+    max: u64,
 ) -> Result<(), Pump> {
+    let mut total = 0u64;
     loop {
         if cancel.load(Ordering::Relaxed) {
             return Err(Pump::Interrupted);
@@ -292,6 +361,10 @@ fn pump_with(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(Pump::Read(e)),
         };
+        total += n as u64;
+        if total > max {
+            return Err(Pump::TooLong);
+        }
         hasher.update(&buf[..n]);
         sink.write_all(&buf[..n]).map_err(Pump::Write)?;
     }
@@ -327,8 +400,8 @@ fn check_listing(file: &FileRef, bytes: u64, sha256: Option<Sha256Digest>) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::line::FileId;
-    use crate::principal::Principal;
+    use crate::model::file_id::FileId;
+    use crate::model::principal::Principal;
 
     fn listed(size: Option<u64>, sha: Option<&[u8]>) -> FileRef {
         FileRef {
@@ -366,6 +439,33 @@ mod tests {
         for (file, want) in cases {
             let err = check_listing(&file, 3, digest(b"ab\n")).unwrap_err();
             assert!(err.contains(want), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_body_is_never_read_past_its_bound() {
+        let listed = Bound::of(Some(2048), Some(1 << 20), true);
+        assert_eq!(
+            (listed.max, listed.why.as_str()),
+            (2048, "the 2048 bytes listed")
+        );
+        // A listing that gives the compressed object's size: the decoded file is bigger.
+        assert_eq!(Bound::of(Some(900), Some(900), true).max, MAX_UNLISTED_SIZE);
+        assert_eq!(Bound::of(Some(900), Some(900), false).max, 900);
+        assert_eq!(Bound::of(None, Some(77), false).max, 77);
+        assert_eq!(Bound::of(None, Some(77), true).max, MAX_UNLISTED_SIZE);
+        assert_eq!(Bound::of(None, None, false).max, MAX_UNLISTED_SIZE);
+        let never = AtomicBool::new(false);
+        for size_hint in [Some(10), Some(PARALLEL_FROM)] {
+            let (mut sink, mut hasher) = (Vec::new(), Hasher::new(true));
+            let mut source = &[7u8; 1000][..];
+            let got = pump(&mut source, &mut sink, &mut hasher, &never, size_hint, 999);
+            assert!(matches!(got, Err(Pump::TooLong)), "{size_hint:?}");
+            assert!(sink.len() <= 999, "nothing past the bound is written");
+            let (mut sink, mut hasher) = (Vec::new(), Hasher::new(true));
+            let mut source = &[7u8; 1000][..];
+            let got = pump(&mut source, &mut sink, &mut hasher, &never, size_hint, 1000);
+            assert!(got.is_ok() && sink.len() == 1000);
         }
     }
 

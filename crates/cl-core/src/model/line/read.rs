@@ -1,140 +1,13 @@
-//! One line of the pipeline: the JSON object cl-list writes per listed file and cl-fetch
-//! reads back (or a bare file id), side by side, and the file id that may become a file name.
+//! cl-fetch's side of a line: read in bounded memory, then parsed into the file it names,
+//! with whatever the listing told about it.
 
 use crate::error::{LineError, quote};
-use crate::page::ListedFile;
-use crate::principal::Principal;
-use crate::sha256::Sha256Digest;
+use crate::model::file_id::FileId;
+use crate::model::line::{CURSOR, FileRef, LISTED_AFTER, PRINCIPAL};
+use crate::model::principal::Principal;
+use crate::model::sha256::Sha256Digest;
 use serde_json::{Map, Value};
-use std::fmt;
 use std::io::{self, BufRead};
-
-/// The field cl-list adds to name the principal a file belongs to.
-pub const PRINCIPAL: &str = "principal";
-/// The field cl-list adds with the listing cursor of the page a file came on.
-pub const CURSOR: &str = "cursor";
-
-/// A file id that is safe as a file name: not empty, at most 200 bytes, no `/`, `\`, `..`,
-/// leading `.`, whitespace or control characters, so it can never escape a directory or hide
-/// as a dot-file.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FileId(String);
-
-impl FileId {
-    /// Checks an id; the error says why it is refused.
-    pub fn parse(id: &str) -> Result<FileId, String> {
-        let why = if id.is_empty() {
-            "the file id is empty"
-        } else if id.contains(['/', '\\']) || id.contains("..") || id.starts_with('.') {
-            "the file id could escape the output directory"
-        } else if id.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            "the file id contains whitespace or control characters"
-        } else {
-            return Ok(FileId(id.to_owned()));
-        };
-        Err(format!("{why}: {}", quote(id)))
-    }
-
-    /// The id as given.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for FileId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// The line cl-list prints for a listed file (without its newline): every field as the API
-/// wrote it, in its order, less whitespace between tokens, then [`PRINCIPAL`] and
-/// [`CURSOR`], which replace API fields of the same names.
-pub fn write_line(file: &ListedFile, principal: &Principal, cursor: Option<&str>) -> String {
-    let added = [
-        (PRINCIPAL, Value::from(principal.as_str())),
-        (CURSOR, cursor.map_or(Value::Null, Value::from)),
-    ];
-    let mut out = String::with_capacity(512);
-    out.push('{');
-    let api = file
-        .fields
-        .iter()
-        .filter(|(name, _)| !added.iter().any(|(a, _)| a == name))
-        .map(|(name, raw)| (name.as_str(), compact(raw.get())));
-    let added = added.iter().map(|(name, value)| (*name, value.to_string()));
-    for (i, (name, value)) in api.chain(added).enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&Value::from(name).to_string());
-        out.push(':');
-        out.push_str(&value);
-    }
-    out.push('}');
-    out
-}
-
-/// Drops whitespace outside strings, so a pretty-printed value fits on one line unchanged.
-pub(crate) fn compact(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    let (mut in_string, mut escaped) = (false, false);
-    for c in raw.chars() {
-        if in_string {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_string = false;
-            }
-        } else if c == '"' {
-            in_string = true;
-            out.push(c);
-        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// One file to fetch, as read from a line, with whatever the listing told about it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FileRef {
-    /// The file id.
-    pub id: FileId,
-    /// Whose file it is.
-    pub principal: Principal,
-    /// The event type, when known.
-    pub event_type: Option<String>,
-    /// The file's `end_time`, when known.
-    pub end_time: Option<String>,
-    /// The listing cursor of the page the file came on, when known.
-    pub cursor: Option<String>,
-    /// The file's name as the listing gave it.
-    pub file_name: Option<String>,
-    /// The size the listing promised.
-    pub file_size: Option<u64>,
-    /// The digest the listing promised.
-    pub file_sha256: Option<Sha256Digest>,
-}
-
-impl FileRef {
-    /// A file known by its id alone, as a bare id on a line gives it.
-    pub fn bare(id: FileId, principal: Principal) -> FileRef {
-        FileRef {
-            id,
-            principal,
-            event_type: None,
-            end_time: None,
-            cursor: None,
-            file_name: None,
-            file_size: None,
-            file_sha256: None,
-        }
-    }
-}
 
 /// The longest input line read; a longer one is refused (and read past, not held).
 pub const MAX_LINE: usize = 64 << 10;
@@ -273,6 +146,7 @@ fn from_json(
     let event_type = text("event_type");
     let end_time = text("end_time");
     let cursor = text(CURSOR);
+    let listed_after = text(LISTED_AFTER);
     let file_name = text("file_name");
     let sha_text = text("file_sha256");
     let file_sha256 = sha_text.and_then(|hex| {
@@ -306,6 +180,7 @@ fn from_json(
             event_type,
             end_time,
             cursor,
+            listed_after,
             file_name,
             file_size,
             file_sha256,
@@ -337,54 +212,6 @@ mod tests {
 
     fn ws() -> Principal {
         Principal::parse("ws-1").unwrap()
-    }
-
-    #[test]
-    fn ids_stay_inside() {
-        for bad in ["", "..", "a/b", "a\\b", ".hidden", "a..b", "a\u{7}", "a b"] {
-            assert!(FileId::parse(bad).is_err(), "{bad:?}");
-        }
-        FileId::parse("eclf_01J2ABCDEF-xyz.1").unwrap();
-        let long = "x".repeat(300);
-        assert!(
-            FileId::parse(&long).is_ok(),
-            "long ids are the layout's business"
-        );
-        let err = FileId::parse(&format!("/{long}")).unwrap_err();
-        assert!(err.len() < 200, "quoted in part: {err}");
-    }
-
-    #[test]
-    fn a_listed_file_is_written_as_the_api_wrote_it_plus_principal_and_cursor() {
-        let body = br#"{"data":[{"zeta":1.10,"id":"eclf_1","file_size":1e3,
-                        "new":{"x":[1, "a b\"\n"]},"cursor":"api's"}],
-                        "has_more":true,"last_end_time":"2026-07-16T01:00:00.123456+00:00"}"#;
-        let page = crate::page::parse(body).unwrap();
-        let p = Principal::parse("p").unwrap();
-        assert_eq!(
-            write_line(&page.files[0], &p, Some("c")),
-            r#"{"zeta":1.10,"id":"eclf_1","file_size":1e3,"new":{"x":[1,"a b\"\n"]},"principal":"p","cursor":"c"}"#
-        );
-        let line = write_line(&page.files[0], &p, None);
-        assert!(line.ends_with(r#""cursor":null}"#), "{line}");
-
-        let page = crate::page::parse(
-            br#"{"data":[{"id":"eclf_2","file_size":7,"end_time":"t"}],"has_more":false,
-                 "last_end_time":"t"}"#,
-        )
-        .unwrap();
-        let back = parse_line(&write_line(&page.files[0], &p, Some("t")), None)
-            .unwrap()
-            .unwrap()
-            .file;
-        assert_eq!(
-            (back.id.as_str(), &back.principal, back.file_size),
-            ("eclf_2", &p, Some(7))
-        );
-        assert_eq!(
-            (back.end_time.as_deref(), back.cursor.as_deref()),
-            (Some("t"), Some("t"))
-        );
     }
 
     #[test]
@@ -485,73 +312,11 @@ mod tests {
         assert_eq!(next(), None);
         assert!(buf.capacity() <= 2 * MAX_LINE, "{}", buf.capacity());
     }
-
     mod properties {
         use super::*;
         use proptest::prelude::*;
 
-        fn json_value() -> impl Strategy<Value = Value> {
-            let leaf = prop_oneof![
-                Just(Value::Null),
-                any::<bool>().prop_map(Value::Bool),
-                any::<i64>().prop_map(Value::from),
-                (-1e9f64..1e9).prop_map(Value::from),
-                "\\PC{0,12}".prop_map(Value::String),
-            ];
-            leaf.prop_recursive(3, 24, 4, |inner| {
-                prop_oneof![
-                    proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                    proptest::collection::btree_map("[a-z]{1,6}", inner, 0..4)
-                        .prop_map(|m| Value::Object(m.into_iter().collect())),
-                ]
-            })
-        }
-
         proptest! {
-            #[test]
-            fn listed_files_come_out_as_they_went_in_plus_the_added_fields(
-                items in proptest::collection::vec(
-                    ("[a-z0-9_]{1,20}", proptest::collection::btree_map("[a-z_]{1,8}", json_value(), 0..5)),
-                    0..6,
-                ),
-                has_more in any::<bool>(),
-                pretty in any::<bool>(),
-            ) {
-                let data: Vec<Value> = items
-                    .iter()
-                    .map(|(id, fields)| {
-                        let mut object: serde_json::Map<String, Value> =
-                            fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-                        object.insert("id".into(), Value::String(id.clone()));
-                        Value::Object(object)
-                    })
-                    .collect();
-                let page = serde_json::json!({
-                    "data": data, "has_more": has_more,
-                    "last_end_time": (!items.is_empty()).then_some("2026-07-16T00:00:00+00:00"),
-                });
-                let body = if pretty {
-                    serde_json::to_vec_pretty(&page).unwrap()
-                } else {
-                    serde_json::to_vec(&page).unwrap()
-                };
-                let parsed = crate::page::parse(&body).unwrap();
-                prop_assert_eq!(parsed.files.len(), items.len());
-                prop_assert_eq!(parsed.has_more, has_more);
-                for (file, original) in parsed.files.iter().zip(&data) {
-                    let line = write_line(file, &ws(), Some("c"));
-                    prop_assert!(!line.contains('\n'));
-                    // The API's own text, compacted, then the added fields.
-                    let mut want = original.as_object().unwrap().clone();
-                    want.remove(PRINCIPAL);
-                    want.remove(CURSOR);
-                    let mut want = Value::Object(want).to_string();
-                    want.pop();
-                    want.push(',');
-                    want.push_str("\"principal\":\"ws-1\",\"cursor\":\"c\"}");
-                    prop_assert_eq!(line, want);
-                }
-            }
             #[test]
             fn any_text_gives_a_line_or_a_reason_never_a_panic(text in "\\PC{0,200}") {
                 let _ = parse_line(&text, Some(&ws()));
@@ -568,25 +333,13 @@ mod tests {
                 for (k, v) in extra {
                     object.insert(k, Value::String(v));
                 }
-                for known in ["id", "principal", "file_size", "file_sha256", "event_type", "end_time", "cursor"] {
+                for known in ["id", "principal", "file_size", "file_sha256", "event_type", "end_time", "cursor", "listed_after"] {
                     object.remove(known);
                 }
                 object.insert("id".into(), Value::String(id.clone()));
                 let json = parse_line(&Value::Object(object).to_string(), Some(&ws())).unwrap().unwrap().file;
                 prop_assert_eq!(bare.id.as_str(), id.as_str());
                 prop_assert_eq!(json, bare);
-            }
-
-            #[test]
-            fn every_accepted_id_is_a_safe_file_name(text in "\\PC{0,80}") {
-                let line = Value::Object([("id".to_owned(), Value::String(text))].into_iter().collect());
-                if let Ok(Some(Parsed { file, .. })) = parse_line(&line.to_string(), Some(&ws())) {
-                    let id = file.id.as_str();
-                    prop_assert!(!id.is_empty());
-                    prop_assert!(!id.contains(['/', '\\']) && !id.contains(".."));
-                    prop_assert!(!id.starts_with('.'));
-                    prop_assert!(!id.chars().any(|c| c.is_control() || c.is_whitespace()));
-                }
             }
         }
     }

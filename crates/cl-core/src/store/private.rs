@@ -27,6 +27,13 @@ pub fn create_dir_all(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// Makes what this process and its children create owner-only from now on (umask 077 on
+/// Unix; elsewhere nothing changes), as an unattended run's files should be.
+pub fn owner_only_from_now() {
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+}
+
 /// Opens (creating if needed) a file only its owner may read or write.
 pub fn open(path: &Path) -> io::Result<File> {
     let file = fs::OpenOptions::new()
@@ -50,6 +57,22 @@ pub fn restrict_file(file: &File, path: &Path) -> io::Result<()> {
     {
         let _ = file;
         restrict(path, false)
+    }
+}
+
+/// Makes an open file readable by everyone, writable by its owner (0644 on Unix), for a file
+/// that holds nothing private and that another account reads. Elsewhere it stays as it is
+/// (on Windows an exporter runs as LocalSystem, which reads it anyway).
+pub fn share(file: &File) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(fs::Permissions::from_mode(0o644))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        Ok(())
     }
 }
 

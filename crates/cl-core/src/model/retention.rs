@@ -2,7 +2,7 @@
 //! and whether a starting point reaches back past it: files older than that are gone for
 //! good, and whoever runs the tools must know of the gap.
 
-use crate::timestamps::Timestamp;
+use crate::model::timestamps::Timestamp;
 use std::time::Duration;
 
 /// How far past the edge a start may lie before it counts as a gap.

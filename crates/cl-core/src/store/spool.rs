@@ -110,6 +110,14 @@ impl Spool {
         Ok(true)
     }
 
+    /// Adds `data` at the end, after the contents may have been read.
+    pub fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        if let Some(file) = &mut self.file {
+            file.seek(SeekFrom::End(0))?;
+        }
+        self.write_all(data)
+    }
+
     fn spill(&mut self) -> io::Result<&mut File> {
         // Unnamed: the OS removes it however the process ends.
         let mut file = tempfile::tempfile()?;
@@ -121,7 +129,25 @@ impl Spool {
     }
 }
 
-impl crate::events::Source for Spool {
+/// Bytes that can be read from the start as often as needed (a spooled file).
+pub trait Reread {
+    /// A reader from the first byte.
+    fn open(&mut self) -> io::Result<Box<dyn Read + '_>>;
+}
+
+impl Reread for &[u8] {
+    fn open(&mut self) -> io::Result<Box<dyn Read + '_>> {
+        Ok(Box::new(*self))
+    }
+}
+
+impl Reread for &std::path::Path {
+    fn open(&mut self) -> io::Result<Box<dyn Read + '_>> {
+        Ok(Box::new(std::fs::File::open(self)?))
+    }
+}
+
+impl Reread for Spool {
     fn open(&mut self) -> io::Result<Box<dyn Read + '_>> {
         match &mut self.file {
             None => Ok(Box::new(&self.memory[..])),

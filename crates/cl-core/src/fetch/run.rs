@@ -5,17 +5,23 @@
 //! final name (directory). The calling thread delivers finished files strictly in input
 //! order. A window bounds how far downloads may run ahead of delivery.
 
-use crate::api::Client;
-use crate::checkpoint::Checkpoint;
-use crate::checkpoint::State;
-use crate::delivery::{Delivery, Outcome, Preparer, name_written};
-pub use crate::delivery::{Destination, Summary};
 use crate::error::{Error, Result};
 use crate::error::{LineError, quote};
-use crate::line::{FileId, FileRef, MAX_LINE, RawLine, parse_line, read_line};
+use crate::fetch::commit::commit;
+pub use crate::fetch::deliver::Summary;
+use crate::fetch::deliver::{Delivery, Outcome, SAVE_EVERY_IN_DIR};
+use crate::fetch::exec::ExecCommand;
+use crate::fetch::prepare::{Prepared, Preparer};
+use crate::model::file_id::FileId;
+use crate::model::layout::Layout;
+use crate::model::line::{FileRef, MAX_LINE, RawLine, parse_line, read_line};
+use crate::model::principal::Principal;
+use crate::net::Client;
+use crate::net::retry::Retrier;
 use crate::observe::{Event, Observer};
-use crate::principal::Principal;
-use crate::retry::Retrier;
+use crate::store::checkpoint::Checkpoint;
+use crate::store::checkpoint::State;
+use crate::store::dedup::Dedup;
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -25,10 +31,33 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
-/// The most files named in one batch.
-const NAME_AT_ONCE: usize = 512;
+/// The most files committed in one batch.
+const COMMIT_AT_ONCE: usize = 512;
 /// How often blocked threads look at the cancel flag.
 const POLL: Duration = Duration::from_millis(100);
+
+/// Where delivered files go.
+#[derive(Clone, Debug)]
+pub enum Destination {
+    /// Each file's bytes, in input order, to the output stream.
+    Stdout,
+    /// Each file into this directory, where the layout puts it; a manifest line per file to
+    /// the output stream.
+    Directory(PathBuf, Layout),
+    /// Each file to this shell command, on its stdin; a manifest line per file the command
+    /// accepted (exit 0) to the output stream.
+    Exec(ExecCommand),
+}
+
+impl Destination {
+    /// Where a file goes: its path in directory mode (the error says why it has none).
+    pub fn path_of(&self, file: &FileRef) -> Result<Option<PathBuf>, String> {
+        match self {
+            Destination::Directory(dir, layout) => layout.path(file).map(|p| Some(dir.join(p))),
+            Destination::Stdout | Destination::Exec(_) => Ok(None),
+        }
+    }
+}
 
 /// Where the list of files comes from.
 pub enum Input {
@@ -53,6 +82,12 @@ pub struct FetchOptions {
     pub out_file: Option<std::fs::File>,
     /// Deliver each file as one JSON value per line (`--events`).
     pub events: bool,
+    /// With a state: a file that failed in this many runs is parked (0: never).
+    pub park_after: u32,
+    /// With a state: ids to park instead of fetching (`--park`).
+    pub park: HashSet<String>,
+    /// `--dedup FILE` with its window: each event delivered once, across files and runs.
+    pub dedup: Option<(PathBuf, Duration)>,
 }
 
 struct Task {
@@ -110,20 +145,45 @@ pub fn run(
         Input::Lines(_) => options.jobs,
     }
     .max(1);
-    let checkpoint = options.state.as_deref().map(Checkpoint::open).transpose()?;
+    let checkpoint = match &options.state {
+        Some(path) => Some(Checkpoint::open(path, options.park_after)?),
+        None => None,
+    };
+    if let (Some(checkpoint), Some(path)) = (&checkpoint, &options.state) {
+        let ids: Vec<String> = checkpoint
+            .state()
+            .parked()
+            .map(|(_, _, id, _)| id.to_owned())
+            .collect();
+        if !ids.is_empty() {
+            observer.event(&Event::ParkedBefore {
+                state: path,
+                ids: &ids,
+            });
+        }
+    }
+    let dedup = match &options.dedup {
+        Some((path, window)) => Some(Dedup::open(path, *window)?),
+        None => None,
+    };
     // The state is the authority on what was delivered, whatever is (still) in a directory.
     let earlier = checkpoint.as_ref().map(|cp| Arc::new(cp.state().clone()));
     let window = Arc::new(Window {
         next: Mutex::new(1),
         moved: Condvar::new(),
         // Finished files wait in a memory budget or spool files, so the window can be wide:
-        // a slow file holds back the output behind it, not the downloads.
-        size: (jobs as u64 * 8).max(256),
+        // a slow file holds back the output behind it, not the downloads. With --dedup each
+        // waiting file also holds a mark per event in memory, and the delivery thread is what
+        // sets the pace: a few files ahead of it are enough.
+        size: match options.dedup {
+            None => (jobs as u64 * 8).max(256),
+            Some(_) => jobs as u64 + 2,
+        },
     });
     // The client's flag: a signal stops requests, waits and this pipeline alike.
     let cancel = retry.cancel_flag().clone();
     let (task_tx, task_rx) = mpsc::channel::<Task>();
-    let (done_tx, done_rx) = mpsc::channel::<(u64, Outcome)>();
+    let (done_tx, done_rx) = mpsc::channel::<(u64, Prepared)>();
 
     // Detached: it may be blocked reading stdin when the run ends early.
     {
@@ -139,6 +199,7 @@ pub fn run(
             seq: 0,
             seen: HashSet::new(),
             warned: HashSet::new(),
+            park: options.park.clone(),
         };
         thread::Builder::new()
             .name("input".into())
@@ -147,12 +208,20 @@ pub fn run(
     }
 
     let task_rx = Arc::new(Mutex::new(task_rx));
-    let manifest = !matches!(options.destination, Destination::Stdout);
+    let save_every = match options.destination {
+        Destination::Directory(..) => SAVE_EVERY_IN_DIR,
+        Destination::Stdout | Destination::Exec(_) => Duration::ZERO,
+    };
+    let exec = match (&options.destination, &dedup) {
+        (Destination::Exec(command), Some(_)) => Some((command.clone(), retry.clone())),
+        _ => None,
+    };
     let preparer = Arc::new(Preparer::new(
         client,
         retry,
         options.destination,
         options.events,
+        dedup.is_some(),
     ));
     let mut workers = Vec::with_capacity(jobs);
     for n in 0..jobs {
@@ -174,9 +243,16 @@ pub fn run(
         checkpoint,
         summary: Summary::default(),
         out_file: options.out_file,
-        manifest,
+        save_every,
+        last_save: std::time::Instant::now(),
+        dedup,
+        exec,
     };
-    let result = deliver_in_order(&done_rx, &window, &cancel, &mut delivery);
+    let mut order = InOrder {
+        pending: BTreeMap::new(),
+        next: 1,
+    };
+    let result = deliver_in_order(&done_rx, &window, &cancel, &mut delivery, &mut order);
     if result.is_err() {
         cancel.store(true, Ordering::Relaxed);
     }
@@ -191,36 +267,85 @@ pub fn run(
             let _ = worker.join();
         }
     }
-    Ok((delivery.summary, result))
+    let result = match result {
+        Err(Error::Interrupted) => {
+            report_what_was_done(&done_rx, &mut delivery, order);
+            Err(Error::Interrupted)
+        }
+        other => other,
+    };
+    // Whatever ended the run, what was delivered is saved.
+    let saved = delivery.save(true);
+    Ok((delivery.summary, result.and(saved)))
+}
+
+/// Outcomes waiting for their turn, and the turn.
+struct InOrder {
+    pending: BTreeMap<u64, Outcome>,
+    next: u64,
 }
 
 fn deliver_in_order(
-    done: &Receiver<(u64, Outcome)>,
+    done: &Receiver<(u64, Prepared)>,
     window: &Window,
     cancel: &AtomicBool,
     delivery: &mut Delivery<'_>,
+    order: &mut InOrder,
 ) -> Result<()> {
-    let mut pending = BTreeMap::new();
-    let mut next = 1u64;
     loop {
         match done.recv_timeout(POLL) {
             Ok(first) => {
-                // Everything that has arrived, so files written meanwhile are named together.
+                // Everything that has arrived, so files written meanwhile are committed together.
                 let mut batch = vec![first];
-                batch.extend(done.try_iter().take(NAME_AT_ONCE));
-                name_written(&mut batch);
-                pending.extend(batch);
-                while let Some(outcome) = pending.remove(&next) {
-                    delivery.deliver(outcome)?;
-                    next += 1;
-                    window.advance(next);
+                batch.extend(done.try_iter().take(COMMIT_AT_ONCE));
+                order.pending.extend(commit(batch));
+                let mut delivered = Ok(());
+                while let Some(outcome) = order.pending.remove(&order.next) {
+                    delivered = delivery.deliver(outcome);
+                    if delivered.is_err() {
+                        break;
+                    }
+                    order.next += 1;
+                    window.advance(order.next);
                 }
+                // One save of the state per batch, once its files are out.
+                delivery.end_batch()?;
+                delivered?;
             }
             Err(RecvTimeoutError::Timeout) if cancel.load(Ordering::Relaxed) => {
                 return Err(Error::Interrupted);
             }
             Err(RecvTimeoutError::Timeout) => {}
+            // The reader stops early only when the run is cancelled: then it was interrupted.
+            Err(RecvTimeoutError::Disconnected) if cancel.load(Ordering::Relaxed) => {
+                return Err(Error::Interrupted);
+            }
             Err(RecvTimeoutError::Disconnected) => return Ok(()),
+        }
+    }
+}
+
+/// After a stop: every file that is already where it was going (renamed into place under
+/// DIR, accepted by `--exec`), though its turn had not come, gets its manifest line and is
+/// remembered by the checkpoint, so a rerun does not fetch it again. Cursors stay where they
+/// are (files before them may be missing). Files waiting for stdout are not written: out of
+/// turn they would break the input order.
+fn report_what_was_done(
+    done: &Receiver<(u64, Prepared)>,
+    delivery: &mut Delivery<'_>,
+    mut order: InOrder,
+) {
+    order.pending.extend(commit(done.try_iter().collect()));
+    if let Some(checkpoint) = &mut delivery.checkpoint {
+        checkpoint.freeze();
+    }
+    for (_, outcome) in order.pending {
+        if matches!(
+            outcome,
+            Outcome::Stored { .. } | Outcome::Handed { .. } | Outcome::AlreadyDelivered { .. }
+        ) && delivery.deliver(outcome).is_err()
+        {
+            return;
         }
     }
 }
@@ -235,13 +360,15 @@ struct Reader {
     window: Arc<Window>,
     cancel: Arc<AtomicBool>,
     tasks: Sender<Task>,
-    done: Sender<(u64, Outcome)>,
+    done: Sender<(u64, Prepared)>,
     /// The sequence number of the last line taken.
     seq: u64,
     /// Files taken so far, so a repeated line is delivered once.
     seen: HashSet<(Principal, FileId)>,
     /// Fields already warned about: once each per run.
     warned: HashSet<&'static str>,
+    /// Ids to park instead of fetching.
+    park: HashSet<String>,
 }
 
 impl Reader {
@@ -276,6 +403,7 @@ impl Reader {
                             Err(e) => {
                                 self.seq += 1;
                                 let fatal = Outcome::Fatal(Error::io("reading the input", e));
+                                let fatal = Prepared::Settled(fatal);
                                 let _ = self.done.send((self.seq, fatal));
                                 return;
                             }
@@ -327,12 +455,15 @@ impl Reader {
                 line: number,
             });
         }
+        if self.park.contains(file.id.as_str()) {
+            return self.settle(Outcome::ParkAsked { file });
+        }
         if self
             .earlier
             .as_ref()
             .is_some_and(|s| s.delivered_before(&file))
         {
-            return self.settle(Outcome::AlreadyDelivered { file, path });
+            return self.settle(Outcome::AlreadyDelivered { file });
         }
         self.seq += 1;
         if !self.window.wait_turn(self.seq, &self.cancel) {
@@ -355,7 +486,9 @@ impl Reader {
         if !self.window.wait_turn(self.seq, &self.cancel) {
             return false;
         }
-        self.done.send((self.seq, outcome)).is_ok()
+        self.done
+            .send((self.seq, Prepared::Settled(outcome)))
+            .is_ok()
     }
 }
 
@@ -364,7 +497,7 @@ fn work(
     preparer: &Preparer,
     cancel: &AtomicBool,
     tasks: &Mutex<Receiver<Task>>,
-    done: &Sender<(u64, Outcome)>,
+    done: &Sender<(u64, Prepared)>,
 ) {
     loop {
         let task = {

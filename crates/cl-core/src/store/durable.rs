@@ -7,7 +7,7 @@
 //! sweeper (another worker, another process) can only ever remove a file no live writer holds.
 
 use crate::error::{Error, Result};
-use crate::private;
+use crate::store::private;
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -29,37 +29,60 @@ pub fn write_file<T>(
     context: impl Fn() -> String,
     fill: impl FnOnce(&mut dyn Write) -> Result<T>,
 ) -> Result<T> {
+    write_file_as(path, context, fill, false)
+}
+
+/// As [`write_file`], but readable by everyone once in place (0644 on Unix): for a file that
+/// another account reads, such as metrics for a node exporter's textfile collector.
+pub fn write_shared_file<T>(
+    path: &Path,
+    context: impl Fn() -> String,
+    fill: impl FnOnce(&mut dyn Write) -> Result<T>,
+) -> Result<T> {
+    write_file_as(path, context, fill, true)
+}
+
+fn write_file_as<T>(
+    path: &Path,
+    context: impl Fn() -> String,
+    fill: impl FnOnce(&mut dyn Write) -> Result<T>,
+    shared: bool,
+) -> Result<T> {
     let (temp, value) = fill_temp(path, &context, fill)?;
+    if shared {
+        private::share(temp.as_file()).map_err(|e| Error::io(context(), e))?;
+    }
     temp.as_file()
         .sync_all()
         .map_err(|e| Error::io(context(), e))?;
-    name(temp, path, &context)?;
+    rename_into_place(temp, path, &context)?;
     sync_dir(parent(path)).map_err(|e| Error::io(context(), e))?;
     Ok(value)
 }
 
 /// A file written under a temporary name beside where it goes, not yet on disk nor named:
-/// [`name_all`] finishes it. Dropped instead, it leaves nothing behind.
-pub struct Unnamed {
+/// [`persist_all`] finishes it. Dropped instead, it leaves nothing behind.
+pub struct Unpersisted {
     temp: NamedTempFile,
     path: PathBuf,
     context: String,
 }
 
 /// The first half of [`write_file`]: `fill` writes the contents into a private temporary file
-/// beside `path`, which [`name_all`] then makes durable and names together with others.
-pub fn write_unnamed<T>(
+/// beside `path`, which [`persist_all`] then makes durable and renames into place together
+/// with others.
+pub fn write_unpersisted<T>(
     path: &Path,
     context: impl Fn() -> String,
     fill: impl FnOnce(&mut dyn Write) -> Result<T>,
-) -> Result<(Unnamed, T)> {
+) -> Result<(Unpersisted, T)> {
     let (temp, value) = fill_temp(path, &context, fill)?;
-    let unnamed = Unnamed {
+    let unpersisted = Unpersisted {
         temp,
         path: path.to_owned(),
         context: context(),
     };
-    Ok((unnamed, value))
+    Ok((unpersisted, value))
 }
 
 /// A private, locked temporary file beside `path`, filled by `fill`.
@@ -124,7 +147,17 @@ impl Write for Writeback<'_> {
 }
 
 /// Renames a temporary file, already on disk, over `path`.
-fn name(mut temp: NamedTempFile, path: &Path, context: &impl Fn() -> String) -> Result<()> {
+fn rename_into_place(
+    mut temp: NamedTempFile,
+    path: &Path,
+    context: &impl Fn() -> String,
+) -> Result<()> {
+    if let Some(other) = case_twin(path).map_err(|e| Error::io(context(), e))? {
+        return Err(Error::CaseTwin {
+            path: path.to_owned(),
+            other,
+        });
+    }
     // Windows refuses to replace a file another program holds open (an antivirus scan, an
     // indexer, a reader): such holds are usually brief, so try again for a little while.
     let mut wait = Duration::from_millis(25);
@@ -132,19 +165,72 @@ fn name(mut temp: NamedTempFile, path: &Path, context: &impl Fn() -> String) -> 
     loop {
         match temp.persist(path) {
             Ok(_) => return Ok(()),
-            Err(e) if held_open(&e.error) && Instant::now() < deadline => {
-                temp = e.file;
-                std::thread::sleep(wait);
-                wait = (wait * 2).min(Duration::from_millis(400));
-            }
-            Err(e) if held_open(&e.error) => {
-                return Err(Error::HeldOpen {
-                    path: path.to_owned(),
-                    source: e.error,
-                });
-            }
-            Err(e) => return Err(Error::io(context(), e.error)),
+            Err(e) => match refusal(&e.error, path) {
+                Refusal::HeldOpen if Instant::now() < deadline => {
+                    temp = e.file;
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(Duration::from_millis(400));
+                }
+                Refusal::HeldOpen => {
+                    return Err(Error::HeldOpen {
+                        path: path.to_owned(),
+                        source: e.error,
+                    });
+                }
+                Refusal::NotAllowed => {
+                    return Err(Error::NotAllowed {
+                        path: path.to_owned(),
+                        source: e.error,
+                    });
+                }
+                Refusal::Other => return Err(Error::io(context(), e.error)),
+            },
         }
+    }
+}
+
+/// Another file that writing `path` would replace: one whose name differs from `path`'s only
+/// in case, on a file system that takes the two names for one (Windows, macOS). None where
+/// case tells names apart, and when `path`'s own name is there.
+pub fn case_twin(path: &Path) -> io::Result<Option<PathBuf>> {
+    let Some(name) = path.file_name().and_then(OsStr::to_str) else {
+        return Ok(None);
+    };
+    let flipped: String = name
+        .chars()
+        .flat_map(|c| match c.is_uppercase() {
+            true => c.to_lowercase().collect::<Vec<_>>(),
+            false => c.to_uppercase().collect(),
+        })
+        .collect();
+    let dir = parent(path);
+    // Nothing there by any case; or, where case tells names apart, the name with its case
+    // turned over is not there either (one look, no listing, on Linux).
+    if flipped == name || !exists(path)? || !exists(&dir.join(&flipped))? {
+        return Ok(None);
+    }
+    let folded = name.to_lowercase();
+    let mut twin = None;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?.file_name();
+        let Some(entry) = entry.to_str() else {
+            continue;
+        };
+        if entry == name {
+            return Ok(None);
+        }
+        if entry.to_lowercase() == folded {
+            twin = Some(dir.join(entry));
+        }
+    }
+    Ok(twin)
+}
+
+fn exists(path: &Path) -> io::Result<bool> {
+    match fs::symlink_metadata(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
@@ -152,11 +238,11 @@ fn name(mut temp: NamedTempFile, path: &Path, context: &impl Fn() -> String) -> 
 #[cfg(target_os = "linux")]
 const WHOLE_FS_FROM: usize = 4;
 
-/// Makes files durable and names them, together (group commit): their bytes onto the disk
-/// (one flush of the file system where that is cheaper than one per file), then the renames,
-/// then one flush per directory. Each file's own outcome, in the order given; a file is named
+/// Makes files durable and renames them into place, together (group commit): their bytes
+/// onto the disk (one flush of the file system where that is cheaper than one per file), then
+/// the renames, then one flush per directory. Each file's own outcome, in the order given; a file is named
 /// only once its bytes are on disk, and counts as written only once its name is.
-pub fn name_all(batch: Vec<Unnamed>) -> Vec<Result<()>> {
+pub fn persist_all(batch: Vec<Unpersisted>) -> Vec<Result<()>> {
     let flushed = flush_all(&batch);
     let mut dirs: Vec<PathBuf> = Vec::new();
     let mut results: Vec<(PathBuf, Result<()>)> = batch
@@ -168,7 +254,7 @@ pub fn name_all(batch: Vec<Unnamed>) -> Vec<Result<()>> {
                     context(),
                     io::Error::new(e.kind(), e.to_string()),
                 )),
-                Ok(()) => name(file.temp, &file.path, &context),
+                Ok(()) => rename_into_place(file.temp, &file.path, &context),
             };
             let dir = parent(&file.path).to_owned();
             if result.is_ok() && !dirs.contains(&dir) {
@@ -192,7 +278,7 @@ pub fn name_all(batch: Vec<Unnamed>) -> Vec<Result<()>> {
 
 /// Gets every file of a batch onto the disk: one flush of the file system where that is
 /// cheaper (Linux), else each file's own.
-fn flush_all(batch: &[Unnamed]) -> io::Result<()> {
+fn flush_all(batch: &[Unpersisted]) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     if batch.len() >= WHOLE_FS_FROM {
         // Once per file system the batch is on (a subdirectory may be a mount point).
@@ -215,11 +301,60 @@ fn flush_all(batch: &[Unnamed]) -> io::Result<()> {
 /// How long a replacement waits for another program to let go of the file.
 const REPLACE_PATIENCE: Duration = Duration::from_secs(3);
 
-/// True when a rename failed because another program has the target open (Windows only:
-/// elsewhere an open file does not stand in a rename's way).
-fn held_open(error: &io::Error) -> bool {
-    // ERROR_ACCESS_DENIED (5) and ERROR_SHARING_VIOLATION (32).
-    cfg!(windows) && matches!(error.raw_os_error(), Some(5 | 32))
+/// Why renaming a temporary file over `path` failed.
+#[derive(Debug, PartialEq)]
+enum Refusal {
+    /// Another program has the target open (Windows only: elsewhere an open file does not
+    /// stand in a rename's way). Usually brief: worth waiting out.
+    #[cfg_attr(not(windows), allow(dead_code))]
+    HeldOpen,
+    /// This account may not replace the target (its access list, or its read-only
+    /// attribute).
+    NotAllowed,
+    /// Anything else.
+    Other,
+}
+
+/// Tells a file held open from one this account may not replace. Windows answers a rename
+/// over a file held open without delete sharing with ERROR_ACCESS_DENIED, the same code as a
+/// real permission error: opening the file for deletion, sharing everything, tells them
+/// apart (a sharing violation means held open).
+#[cfg(windows)]
+fn refusal(error: &io::Error, path: &Path) -> Refusal {
+    use std::os::windows::fs::OpenOptionsExt;
+    use windows_sys::Win32::Foundation::{ERROR_ACCESS_DENIED, ERROR_SHARING_VIOLATION};
+    use windows_sys::Win32::Storage::FileSystem::{
+        DELETE, FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE,
+    };
+    let is = |e: &io::Error, code: u32| e.raw_os_error() == Some(code as i32);
+    if is(error, ERROR_SHARING_VIOLATION) {
+        return Refusal::HeldOpen;
+    }
+    if !is(error, ERROR_ACCESS_DENIED) {
+        return Refusal::Other;
+    }
+    let probe = fs::OpenOptions::new()
+        .access_mode(DELETE)
+        .share_mode(FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE)
+        .open(path);
+    match probe {
+        Err(e) if is(&e, ERROR_SHARING_VIOLATION) => Refusal::HeldOpen,
+        Err(_) => Refusal::NotAllowed,
+        // Deletable now: read-only, or the hold was let go of meanwhile (try again).
+        Ok(file) => match file.metadata() {
+            Ok(meta) if meta.permissions().readonly() => Refusal::NotAllowed,
+            _ => Refusal::HeldOpen,
+        },
+    }
+}
+
+/// Elsewhere a rename is refused only for want of permission on the directory.
+#[cfg(not(windows))]
+fn refusal(error: &io::Error, _path: &Path) -> Refusal {
+    match error.kind() {
+        io::ErrorKind::PermissionDenied => Refusal::NotAllowed,
+        _ => Refusal::Other,
+    }
 }
 
 /// Creates a temporary file for `name` in `dir`: owner-only and locked, under a name that
@@ -369,6 +504,30 @@ mod tests {
     use std::io::Write;
 
     #[test]
+    fn where_case_tells_names_apart_no_name_has_a_case_twin() {
+        let dir = tempfile::tempdir().unwrap();
+        let (lower, upper) = (
+            dir.path().join("eclf_ab.jsonl"),
+            dir.path().join("ECLF_AB.JSONL"),
+        );
+        assert_eq!(case_twin(&lower).unwrap(), None, "nothing there");
+        fs::write(&upper, b"x").unwrap();
+        assert_eq!(
+            case_twin(&lower).unwrap(),
+            None,
+            "another file here, not this one"
+        );
+        fs::write(&lower, b"y").unwrap();
+        assert_eq!(case_twin(&lower).unwrap(), None);
+        assert_eq!(case_twin(&upper).unwrap(), None);
+        assert_eq!(
+            case_twin(&dir.path().join("123")).unwrap(),
+            None,
+            "no letters"
+        );
+    }
+
+    #[test]
     fn a_file_appears_whole_and_private_or_not_at_all() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f.jsonl");
@@ -398,12 +557,12 @@ mod tests {
     }
 
     #[test]
-    fn files_named_together_are_each_whole_and_one_failure_stays_its_own() {
+    fn files_persisted_together_are_each_whole_and_one_failure_stays_its_own() {
         let dir = tempfile::tempdir().unwrap();
         let mut batch = Vec::new();
         for i in 0..8 {
             let path = dir.path().join(format!("f{i}"));
-            let (file, ()) = write_unnamed(&path, String::new, |f: &mut dyn Write| {
+            let (file, ()) = write_unpersisted(&path, String::new, |f: &mut dyn Write| {
                 f.write_all(format!("file {i}").as_bytes())
                     .map_err(|e| Error::io("x", e))
             })
@@ -414,10 +573,10 @@ mod tests {
         // One whose directory went away meanwhile.
         let gone = dir.path().join("gone");
         fs::create_dir(&gone).unwrap();
-        let (file, ()) = write_unnamed(&gone.join("g"), String::new, |_| Ok(())).unwrap();
+        let (file, ()) = write_unpersisted(&gone.join("g"), String::new, |_| Ok(())).unwrap();
         batch.insert(3, file);
         fs::remove_dir_all(&gone).unwrap();
-        let results = name_all(batch);
+        let results = persist_all(batch);
         assert!(results[3].is_err());
         assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 8);
         for i in 0..8 {

@@ -2,23 +2,37 @@
 //! the file's bytes on its stdin, its metadata in the environment. The command's exit status
 //! is the acknowledgement: only 0 makes the file delivered.
 
-use crate::download::Verified;
 use crate::error::{Error, Result};
-use crate::line::FileRef;
+use crate::fetch::download::Verified;
+use crate::model::line::FileRef;
 use std::io::{self, Write};
 use std::process::{Command, Stdio};
 
-/// Runs `command` once for `file`, with what `feed` writes (the file as stdout mode writes
-/// it) on its stdin and the file's metadata in `CL_*` variables. The command's own output
-/// goes to stderr: stdout carries the manifest.
+/// The user's command, and the environment variables it must not see.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecCommand {
+    /// Run by the system shell.
+    pub command: String,
+    /// Removed from the command's environment: the tools' secrets (the API key, which can
+    /// read every conversation of the enterprise, stays with the tools).
+    pub withheld: Vec<String>,
+}
+
+/// Runs the command once for `file`, with what `feed` writes (the file as stdout mode writes
+/// it) on its stdin and the file's metadata in `CL_*` variables, without the withheld
+/// variables. The command's own output goes to stderr: stdout carries the manifest.
 pub fn hand_over(
-    command: &str,
+    exec: &ExecCommand,
     file: &FileRef,
     verified: &Verified,
     feed: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
 ) -> Result<()> {
     let context = || format!("handing {} to --exec", file.id);
-    let mut child = shell(command)
+    let mut command = shell(&exec.command);
+    for name in &exec.withheld {
+        command.env_remove(name);
+    }
+    let mut child = command
         .envs(environment(file, verified))
         .stdin(Stdio::piped())
         .stdout(Stdio::from(io::stderr()))
@@ -32,7 +46,7 @@ pub fn hand_over(
         .wait()
         .map_err(|e| Error::io(format!("{}: waiting for the command", context()), e))?;
     if !status.success() {
-        return Err(Error::Refused {
+        return Err(Error::ExecFailed {
             context: context(),
             status: status.code(),
         });
@@ -46,17 +60,25 @@ pub fn hand_over(
     }
 }
 
-/// The system shell running `command`: `sh -c` on Unix, `cmd /C` on Windows.
+/// The system shell running `command`: `sh -c` on Unix; on Windows `cmd /D /S /C "command"`,
+/// the command line passed to cmd.exe as written (cmd.exe does not parse the quoting other
+/// programs' arguments get: a command with inner double quotes would reach it mangled). `/S`
+/// makes cmd.exe strip only the outer pair of quotes, `/D` skips AutoRun commands from the
+/// registry, which have no place in an unattended run.
+#[cfg(windows)]
 fn shell(command: &str) -> Command {
-    if cfg!(windows) {
-        let mut cmd = Command::new("cmd");
-        cmd.arg("/C").arg(command);
-        cmd
-    } else {
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c").arg(command);
-        cmd
-    }
+    use std::os::windows::process::CommandExt;
+    let mut cmd = Command::new("cmd");
+    cmd.raw_arg(format!("/D /S /C \"{command}\""));
+    cmd
+}
+
+/// The system shell running `command`: `sh -c` on Unix; see the Windows one.
+#[cfg(not(windows))]
+fn shell(command: &str) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(command);
+    cmd
 }
 
 /// `CL_ID`, `CL_PRINCIPAL`, `CL_BYTES`, `CL_FILE_SHA256`, and `CL_EVENT_TYPE`, `CL_END_TIME`,
