@@ -11,7 +11,7 @@ const PIPELINES: &str =
   cl-list \"$P\" -e AUTH_LOG --after 24h | cl-fetch > auth.jsonl
   cl-list \"$P\" -e AUTH_LOG --after 7d | cl-fetch -j 8 -o lake/
 
-  # hourly from cron: resumes where the last run stopped (deploy/cron/cl-pull runs it)
+  # hourly from cron: resumes where the last run stopped (cl-pull runs it)
   cl-list \"$P\" -e AUTH_LOG,APP_LOG --after 24h --state s.json \\
     | cl-fetch -j 8 -o lake/ --state s.json
 
@@ -20,13 +20,65 @@ const PIPELINES: &str =
   cl-list \"$P\" -e AUTH_LOG --after 7d | parallel --pipe -N 100 cl-fetch -o lake/
 ";
 
+/// The known event types, per kind of principal, as `-e all` expands them (from
+/// `cl_core::model::event_types`, the one list the code uses).
+pub fn event_types() -> String {
+    use cl_core::model::event_types::all;
+    use cl_core::model::principal::Scope;
+    let kind = |scope| all(scope).collect::<Vec<_>>().join(", ");
+    format!(
+        "Event types known (what -e all stands for; other names pass to the API as given):\n  \
+         workspaces:    {}\n  organizations: {}",
+        kind(Scope::Workspaces),
+        kind(Scope::Organizations)
+    )
+}
+
+/// What `cl-list --type-list` prints: every known event type under the kind of principal
+/// that serves it, with what it holds and where its name comes from (from
+/// `cl_core::model::event_types`, the one list the code uses).
+pub fn type_list() -> String {
+    use cl_core::model::event_types::{KNOWN, UNPLACED};
+    use cl_core::model::principal::Scope;
+    let mut out = String::from(
+        "The event types known to cl-list, under the kind of principal that serves them: -e all
+stands for one kind's list. No endpoint lists them, so each name is given with the public
+source it comes from, and what each holds is as its name and public integrations describe it
+(the vendor's reference is behind an admin login). A name not here passes to the API as given.
+",
+    );
+    for (scope, heading) in [
+        (
+            Scope::Workspaces,
+            "workspaces (a ChatGPT Enterprise workspace id, a UUID)",
+        ),
+        (
+            Scope::Organizations,
+            "organizations (an API Platform org-… id)",
+        ),
+    ] {
+        out.push_str(&format!("\n{heading}:\n"));
+        for t in KNOWN.iter().filter(|t| t.scope == scope) {
+            out.push_str(&format!(
+                "  {:<28}{}\n  {:<28}(name from {})\n",
+                t.name, t.holds, "", t.source
+            ));
+        }
+    }
+    out.push_str(&format!(
+        "\nSeen, but no source says which kind of principal serves them (not in all): {}\n",
+        UNPLACED.join(", ")
+    ));
+    out
+}
+
 /// The `Examples:` section of a tool's `--help`: the shared pipelines, then the tool's own.
 pub fn examples(own: &str) -> String {
     format!("Examples:\n{PIPELINES}\n{own}")
 }
 
 /// The man page's sections that clap does not make: the same for both tools.
-const MAN_SECTIONS: &str = r#".SH "EXIT STATUS"
+pub const MAN_SECTIONS: &str = r#".SH "EXIT STATUS"
 .TP
 0
 Everything asked for was done; also when stdout was closed early (as by \fBhead\fR), and when a
@@ -66,7 +118,8 @@ SSL_CERT_FILE
 A PEM file of CAs to trust besides the bundled and system roots, as \fB\-\-ca\-cert\fR.
 .SH "SEE ALSO"
 \fBcl\-list\fR(1), \fBcl\-fetch\fR(1), \fBjq\fR(1), \fBparallel\fR(1). The README holds the
-recipes for cron, systemd, Kubernetes, Splunk, Vector and S3.
+hourly cron job; docs/recipes.md holds Splunk, Vector and S3; docs/deployment.md systemd and
+Kubernetes.
 "#;
 
 /// Flags that print documentation instead of running the tool. Like `--help`, they ignore
@@ -83,8 +136,9 @@ pub struct DocArgs {
 }
 
 impl DocArgs {
-    /// Prints what was asked for; returns false when nothing was.
-    pub fn print<C: CommandFactory>(&self) -> io::Result<bool> {
+    /// Prints what was asked for, the man page ending with `sections` (roff: EXIT STATUS and
+    /// the like, which clap does not make); returns false when nothing was.
+    pub fn print<C: CommandFactory>(&self, sections: &str) -> io::Result<bool> {
         let mut out = io::stdout().lock();
         let mut command = C::command();
         if let Some(shell) = self.completions {
@@ -98,7 +152,7 @@ impl DocArgs {
             man.render_description_section(&mut out)?;
             man.render_options_section(&mut out)?;
             man.render_extra_section(&mut out)?;
-            out.write_all(MAN_SECTIONS.as_bytes())?;
+            out.write_all(sections.as_bytes())?;
             man.render_version_section(&mut out)?;
         } else {
             return Ok(false);

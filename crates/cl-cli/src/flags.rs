@@ -1,10 +1,10 @@
 //! The flags both tools take, and what they configure: the client, the retries, the key.
 
 use crate::report::{LogFormat, Verbosity};
-use cl_core::api::ClientConfig;
-use cl_core::endpoint::{BaseUrl, DEFAULT_BASE_URL};
-use cl_core::retry::RetryPolicy;
-use cl_core::secret::ApiKey;
+use cl_core::net::endpoint::{BaseUrl, DEFAULT_BASE_URL};
+use cl_core::net::retry::RetryPolicy;
+use cl_core::net::secret::ApiKey;
+use cl_core::net::{ClientConfig, MinSpeed};
 use cl_core::{Error, Result};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -48,6 +48,15 @@ pub struct CommonArgs {
     /// Seconds to wait for a connection, or for any byte while waiting or reading.
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout: u64,
+
+    /// A download slower than BYTES a second over --speed-time seconds is abandoned and
+    /// retried like a timeout (0: never), as curl's --speed-limit.
+    #[arg(long, value_name = "BYTES", default_value_t = 1024)]
+    pub speed_limit: u64,
+
+    /// The seconds over which --speed-limit is measured.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub speed_time: u64,
 
     /// Retries after a transient failure (429, 5xx, timeout, reset, short or corrupt body).
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=100))]
@@ -115,6 +124,10 @@ impl CommonArgs {
             user_agent: format!("{tool}/{}", env!("CARGO_PKG_VERSION")),
             cancel,
             max_rate: self.max_rate,
+            min_speed: (self.speed_limit > 0).then(|| MinSpeed {
+                bytes_per_second: self.speed_limit,
+                over: Duration::from_secs(self.speed_time),
+            }),
             ca_files: self
                 .ca_cert
                 .iter()

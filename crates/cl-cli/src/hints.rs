@@ -3,9 +3,10 @@
 
 use cl_core::Error;
 use cl_core::error::LineError;
+use cl_core::model::event_types::{self, Refusal};
 
 /// The message for a core error, naming this tool's flags where they are the way out.
-pub fn describe(error: &Error) -> String {
+pub fn message_of(error: &Error) -> String {
     match error {
         Error::WaitTooLong {
             error,
@@ -13,7 +14,7 @@ pub fn describe(error: &Error) -> String {
             max_wait,
         } => format!(
             "{} (the server asked to wait {} s, more than --max-wait {} s)",
-            describe(error),
+            message_of(error),
             asked.as_secs(),
             max_wait.as_secs()
         ),
@@ -37,26 +38,56 @@ pub fn describe(error: &Error) -> String {
             "{error}\nhint: close what has it open (an editor, Get-Content -Wait, a backup or \
              antivirus scan), or exclude the directory from indexing and scanning, then run again"
         ),
+        Error::NotAllowed { .. } => format!(
+            "{error}\nhint: let the account that runs the tools modify files in that directory \
+             (on Windows: icacls, and clear the file's read-only attribute), then run again"
+        ),
+        Error::CaseTwin { .. } => format!(
+            "{error}\nhint: deliver these files to a file system that tells case apart, or \
+             hand them to --exec"
+        ),
         Error::StateInUse { .. } => {
             format!("{error}\nhint: let that run finish, or give this one its own --state file")
+        }
+        Error::DedupInUse { .. } => {
+            format!("{error}\nhint: let that run finish; runs that share a --dedup file take turns")
         }
         Error::CorruptState { .. } => format!(
             "{error}\nhint: it is written only by cl-fetch --state; move it away to start over"
         ),
         Error::InvalidLayout { template, why } => format!(
             "invalid --layout {template:?}: {why}\nhint: the default is {}",
-            cl_core::layout::DEFAULT_LAYOUT
+            cl_core::model::layout::DEFAULT_LAYOUT
         ),
         Error::Input { label, problem } => format!("{label}: {}", line_problem(problem)),
         Error::Http {
-            status: 401 | 403,
+            status: status @ (401 | 403),
             from_blob: false,
             ..
         } => format!(
             "{error}\nhint: a 401 or 403 usually means an Admin API key where a Compliance API key \
-             is needed, a key whose Compliance API scope is not granted (yet), or a workspace id \
-             given where an org-… id belongs (or the reverse)"
+             is needed, a key whose Compliance API scope is not granted (yet), {}or a workspace \
+             id given where an org-… id belongs (or the reverse)",
+            match status {
+                403 =>
+                    "a key without read permission for this log category (granted per \
+                        category), ",
+                _ => "",
+            }
         ),
+        Error::Http { context, .. } if event_types::refusal(error) == Some(Refusal::Unknown) => {
+            let asked = context
+                .strip_prefix("listing ")
+                .or_else(|| context.strip_prefix("asking the newest time of "))
+                .and_then(|rest| rest.split(' ').next());
+            match asked.and_then(event_types::closest) {
+                Some(close) => format!("{error}\nhint: did you mean {close}?"),
+                None => format!(
+                    "{error}\nhint: cl-list --help lists the known event types; a name passes to \
+                     the API as given"
+                ),
+            }
+        }
         Error::Http {
             status: 400,
             message,
@@ -73,6 +104,20 @@ pub fn describe(error: &Error) -> String {
             None => error.to_string(),
         },
         other => other.to_string(),
+    }
+}
+
+/// Why a type that `all` brought was skipped, with the hint that says which refusal it was.
+pub fn skipped_type(event_type: &str, error: &Error) -> String {
+    match event_types::refusal(error) {
+        Some(Refusal::NoGrant) => format!(
+            "{error}\nhint: the key may not read {event_type}: an admin grants read permission \
+             per log category; it is skipped until then"
+        ),
+        Some(Refusal::Unknown) => format!(
+            "{error}\nhint: the API does not serve {event_type} to this principal; it is skipped"
+        ),
+        _ => message_of(error),
     }
 }
 
@@ -101,15 +146,15 @@ pub fn line_problem(problem: &LineError) -> String {
     }
 }
 
-/// The message for any error a tool's run ended with: a core error as [`describe`] words it,
+/// The message for any error a tool's run ended with: a core error as [`message_of`] words it,
 /// anything else with its causes.
-pub fn describe_any(error: &anyhow::Error) -> String {
+pub fn message_of_any(error: &anyhow::Error) -> String {
     match error
         .chain()
         .next()
         .and_then(|outer| outer.downcast_ref::<Error>())
     {
-        Some(core) => describe(core),
+        Some(core) => message_of(core),
         None => format!("{error:#}"),
     }
 }

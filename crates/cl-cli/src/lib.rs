@@ -5,6 +5,7 @@ pub mod docs;
 pub mod exit;
 pub mod flags;
 pub mod hints;
+pub mod metrics;
 pub mod output;
 pub mod report;
 pub mod signals;

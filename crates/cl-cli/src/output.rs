@@ -27,6 +27,41 @@ pub fn stdout_file() -> Option<std::fs::File> {
     file.metadata().ok()?.is_file().then_some(file)
 }
 
+/// True when stdout leads nowhere: the null device (`> /dev/null`), or closed (`>&-`, which
+/// the Rust runtime reopens on the null device before `main`).
+#[cfg(unix)]
+pub fn stdout_goes_nowhere() -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let Ok(handle) = std::os::fd::AsFd::as_fd(&std::io::stdout()).try_clone_to_owned() else {
+        return false;
+    };
+    let (Ok(out), Ok(null)) = (
+        std::fs::File::from(handle).metadata(),
+        std::fs::metadata("/dev/null"),
+    ) else {
+        return false;
+    };
+    out.file_type().is_char_device() && out.rdev() == null.rdev()
+}
+
+/// True when stdout leads nowhere: `> NUL`, or no stdout at all. A character device that is
+/// not a console is taken for NUL.
+#[cfg(windows)]
+#[allow(unsafe_code)]
+pub fn stdout_goes_nowhere() -> bool {
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::Storage::FileSystem::{FILE_TYPE_CHAR, GetFileType};
+    use windows_sys::Win32::System::Console::GetConsoleMode;
+    let handle = std::io::stdout().as_raw_handle();
+    if handle.is_null() {
+        return true;
+    }
+    let mut mode = 0;
+    // SAFETY: both calls only read the handle, which stays open for the whole process; mode
+    // is a valid place for GetConsoleMode to write.
+    unsafe { GetFileType(handle) == FILE_TYPE_CHAR && GetConsoleMode(handle, &mut mode) == 0 }
+}
+
 /// Elsewhere (Windows: a write of no bytes does not tell, not under Wine at least) the next
 /// write tells, when a new file arrives.
 #[cfg(not(unix))]

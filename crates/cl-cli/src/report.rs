@@ -37,12 +37,58 @@ pub fn set_format(format: LogFormat) {
     let _ = FORMAT.set(format);
 }
 
+/// The format chosen (text until one is).
+pub fn format() -> LogFormat {
+    FORMAT.get().copied().unwrap_or_default()
+}
+
 /// Prints library events on stderr, prefixed with the tool's name. On a terminal, at normal
 /// verbosity and in text format, progress is one live line instead of a line per page or file.
 pub struct Reporter {
     tool: &'static str,
     verbosity: Verbosity,
     live: Option<Live>,
+    tally: Counts,
+}
+
+/// What a run met, counted from its events (for `--metrics`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// HTTP requests answered or failed.
+    pub requests: u64,
+    /// Attempts tried again.
+    pub retries: u64,
+    /// Requests refused for their rate (429).
+    pub rate_limited: u64,
+    /// Files or lines not delivered.
+    pub failures: u64,
+}
+
+#[derive(Default)]
+struct Counts {
+    requests: AtomicU64,
+    retries: AtomicU64,
+    rate_limited: AtomicU64,
+    failures: AtomicU64,
+}
+
+impl Counts {
+    fn count(&self, event: &Event<'_>) {
+        let add = |n: &AtomicU64| {
+            n.fetch_add(1, Ordering::Relaxed);
+        };
+        match event {
+            Event::Request { status, .. } => {
+                add(&self.requests);
+                if *status == Some(429) {
+                    add(&self.rate_limited);
+                }
+            }
+            Event::Retry { .. } => add(&self.retries),
+            Event::Failed { .. } => add(&self.failures),
+            _ => {}
+        }
+    }
 }
 
 /// The live progress line and what it counts.
@@ -81,6 +127,18 @@ impl Reporter {
             tool,
             verbosity,
             live,
+            tally: Counts::default(),
+        }
+    }
+
+    /// What the run met so far.
+    pub fn tally(&self) -> Tally {
+        let get = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        Tally {
+            requests: get(&self.tally.requests),
+            retries: get(&self.tally.retries),
+            rate_limited: get(&self.tally.rate_limited),
+            failures: get(&self.tally.failures),
         }
     }
 
@@ -153,6 +211,7 @@ impl Reporter {
 
 impl Observer for Reporter {
     fn event(&self, event: &Event<'_>) {
+        self.tally.count(event);
         if self.progress(event) {
             return;
         }
@@ -175,6 +234,111 @@ impl Observer for Reporter {
                         ("status", status.into()),
                         ("elapsed_ms", (ms as u64).into()),
                     ],
+                );
+            }
+            // Said even with -q: a file set aside must never go unnoticed.
+            Event::Parked { id, runs, why } => {
+                let after = match runs {
+                    0 => "on request".to_owned(),
+                    n => format!("after failing in {} ({why})", plural(u64::from(n), "run")),
+                };
+                let message = format!(
+                    "{id} parked {after}: the cursor moves past it; it stays in the state \
+                     until it is delivered or dismissed"
+                );
+                self.above(|| {
+                    line(
+                        self.tool,
+                        "warn",
+                        &message,
+                        &[("id", id.into()), ("runs", runs.into())],
+                    )
+                });
+            }
+            Event::ParkedBefore { state, ids } => {
+                let shown: Vec<&str> = ids.iter().take(5).map(String::as_str).collect();
+                let more = match ids.len() {
+                    n if n > 5 => format!(" and {} more", n - 5),
+                    _ => String::new(),
+                };
+                let message = format!(
+                    "{} parked in {}, not delivered: {}{more}\n\
+                     hint: fetch them again with cl-fetch --state {} --retry-parked (with -o or \
+                     --exec as usual), or drop them with --dismiss ID",
+                    plural(ids.len() as u64, "file"),
+                    state.display(),
+                    shown.join(", "),
+                    state.display()
+                );
+                self.above(|| line(self.tool, "warn", &message, &[("parked", ids.len().into())]));
+            }
+            // Said even with -q: files may be lost.
+            Event::Gap {
+                event_type,
+                cursor,
+                listed_after,
+            } => {
+                let message = format!(
+                    "{event_type}: this listing starts at {listed_after}, after {cursor}, where the \
+                     state's deliveries reached: files between were never listed, and the API may \
+                     no longer keep them\n\
+                     hint: do cl-list --state and cl-fetch --state name the same file? the state \
+                     keeps the gap: the next cl-list --state on it lists from there, and the gap \
+                     closes once those files are delivered"
+                );
+                self.above(|| {
+                    line(
+                        self.tool,
+                        "warn",
+                        &message,
+                        &[("event_type", event_type.into()), ("cursor", cursor.into())],
+                    )
+                });
+            }
+            // Said even with -q, once: what `all` could not bring.
+            Event::TypeSkipped { event_type, error } => {
+                let message = format!(
+                    "{event_type} skipped (from all): {}",
+                    crate::hints::skipped_type(event_type, error)
+                );
+                self.above(|| {
+                    line(
+                        self.tool,
+                        "warn",
+                        &message,
+                        &[("event_type", event_type.into())],
+                    )
+                });
+            }
+            Event::Covered { id } if self.verbosity >= Verbosity::Verbose => {
+                line(
+                    self.tool,
+                    "debug",
+                    &format!("{id}: delivered by an earlier run, as the state shows"),
+                    &[("id", id.into())],
+                );
+            }
+            Event::DuplicateEvent { id, event } if self.verbosity >= Verbosity::Verbose => {
+                line(
+                    self.tool,
+                    "debug",
+                    &format!("{id}: event {event} left out: delivered before"),
+                    &[("id", id.into()), ("event", event.into())],
+                );
+            }
+            Event::Paced { per_second } if self.verbosity >= Verbosity::Verbose => {
+                let message = match per_second {
+                    Some(rate) => format!(
+                        "pacing API requests at {rate:.1} a second: the API refused some for \
+                         their rate"
+                    ),
+                    None => "pacing stopped: the API refuses requests whatever the rate".to_owned(),
+                };
+                line(
+                    self.tool,
+                    "debug",
+                    &message,
+                    &[("per_second", per_second.into())],
                 );
             }
             Event::Page {
@@ -223,7 +387,7 @@ impl Observer for Reporter {
                 &[("event_type", event_type.into()), ("after", after.into())],
             ),
             Event::PollFailed { error } => self.above(|| {
-                let message = format!("{}; trying again later", crate::hints::describe(error));
+                let message = format!("{}; trying again later", crate::hints::message_of(error));
                 error_line(self.tool, &message)
             }),
             Event::Warning { message } => {
@@ -236,7 +400,7 @@ impl Observer for Reporter {
                 &[("id", id.into()), ("line", line.into())],
             ),
             Event::Failed { error } => {
-                self.above(|| error_line(self.tool, &crate::hints::describe(error)))
+                self.above(|| error_line(self.tool, &crate::hints::message_of(error)))
             }
             Event::Retry {
                 error,
@@ -247,7 +411,7 @@ impl Observer for Reporter {
                 if self.verbosity >= Verbosity::Normal {
                     let message = format!(
                         "{}; retry {attempt} of {retries} in {:.1} s",
-                        crate::hints::describe(error),
+                        crate::hints::message_of(error),
                         wait.as_secs_f64()
                     );
                     let fields = [
@@ -258,12 +422,35 @@ impl Observer for Reporter {
                     self.above(|| line(self.tool, "warn", &message, &fields));
                 }
             }
-            Event::Request { .. } | Event::Queued { .. } | Event::Listed { .. } => {}
+            Event::Request { .. }
+            | Event::Queued { .. }
+            | Event::Listed { .. }
+            | Event::Paced { .. }
+            | Event::Covered { .. }
+            | Event::DuplicateEvent { .. } => {}
         }
     }
 }
 
+/// Where a runner (cl-pull) sends every message instead of stderr: its LOG_FILE.
+static LOG: OnceLock<std::fs::File> = OnceLock::new();
+
+/// Sends every message from now on to `file`, opened for appending, instead of stderr (once).
+pub fn log_to(file: std::fs::File) {
+    let _ = LOG.set(file);
+}
+
 fn line(tool: &str, level: &str, message: &str, fields: &[(&str, Value)]) {
+    let text = render(tool, level, message, fields);
+    // Nothing useful can be done if the log or stderr is gone.
+    let _ = match LOG.get() {
+        Some(mut log) => log.write_all(text.as_bytes()),
+        None => write_stderr(&text),
+    };
+}
+
+/// One line in the format chosen, newline included.
+fn render(tool: &str, level: &str, message: &str, fields: &[(&str, Value)]) -> String {
     let text = match FORMAT.get().copied().unwrap_or_default() {
         LogFormat::Text => format!("{tool}: {message}"),
         LogFormat::Json => {
@@ -277,11 +464,24 @@ fn line(tool: &str, level: &str, message: &str, fields: &[(&str, Value)]) {
             Value::Object(object).to_string()
         }
     };
-    // One write per line: both tools of a pipeline share stderr, and a line written in
-    // pieces can be split by the other's. Nothing useful can be done if stderr is gone.
-    let _ = std::io::stderr()
-        .lock()
-        .write_all(format!("{text}\n").as_bytes());
+    format!("{text}\n")
+}
+
+/// One write per line: both tools of a pipeline share stderr, and a line written in pieces
+/// can be split by the other's.
+fn write_stderr(text: &str) -> std::io::Result<()> {
+    std::io::stderr().lock().write_all(text.as_bytes())
+}
+
+/// Prints an info line at every verbosity: a runner's one line about its run.
+pub fn info_line(tool: &str, message: &str) {
+    line(tool, "info", message, &[]);
+}
+
+/// Prints an error line on stderr itself even when [`log_to`] sends the rest to a log: a
+/// runner's word that its run failed, where cron mails it and a terminal shows it.
+pub fn error_line_on_stderr(tool: &str, message: &str) {
+    let _ = write_stderr(&render(tool, "error", message, &[]));
 }
 
 /// Prints a warning that must be seen at every verbosity (data that is gone for good).

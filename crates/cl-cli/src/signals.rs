@@ -28,6 +28,9 @@ impl Signal {
 static RECEIVED: AtomicU8 = AtomicU8::new(0);
 /// Set by the first signal: the library watches it.
 static STOP: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+/// A runner's hand-off (see [`relay`]): when set, signals go there and stop nothing here.
+type Forward = Box<dyn Fn(Signal) + Send + Sync>;
+static RELAY: std::sync::OnceLock<Forward> = std::sync::OnceLock::new();
 
 /// The signal that stopped the work, if one did.
 pub fn received() -> Option<Signal> {
@@ -39,11 +42,16 @@ pub fn received() -> Option<Signal> {
 }
 
 /// Notes a signal: the first sets the stop flag (no new work starts, in-flight files are
-/// finished or discarded); a second ends the process at once.
+/// finished or discarded); a second ends the process at once. Under [`relay`], every signal
+/// is handed on instead.
 fn arrived(signal: Signal) {
     let first = RECEIVED
         .compare_exchange(0, signal.number(), Ordering::SeqCst, Ordering::SeqCst)
         .is_ok();
+    if let Some(forward) = RELAY.get() {
+        forward(signal);
+        return;
+    }
     match STOP.get() {
         Some(stop) if first => stop.store(true, Ordering::SeqCst),
         _ => std::process::exit(128 + i32::from(signal.number())),
@@ -57,6 +65,31 @@ pub fn install() -> Arc<AtomicBool> {
         .clone();
     platform::install();
     stop
+}
+
+/// Installs the handlers for a program that runs others and outlives them (cl-pull): every
+/// signal is noted (the first for [`received`]) and handed to `forward`, and none stops or
+/// ends this process, which waits for its children and reports how they ended.
+pub fn relay(forward: impl Fn(Signal) + Send + Sync + 'static) {
+    if RELAY.set(Box::new(forward)).is_ok() {
+        platform::install();
+    }
+}
+
+/// Sends `signal` to the process `pid`. (On Windows there is nothing to send: the processes
+/// of a console receive its events themselves.)
+#[cfg(unix)]
+pub fn send(pid: u32, signal: Signal) -> std::io::Result<()> {
+    use rustix::process::{Pid, Signal as Sig, kill_process};
+    let pid = i32::try_from(pid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or_else(|| std::io::Error::other(format!("no such process {pid}")))?;
+    let sig = match signal {
+        Signal::Interrupt => Sig::INT,
+        Signal::Terminate => Sig::TERM,
+    };
+    kill_process(pid, sig).map_err(std::io::Error::from)
 }
 
 #[cfg(unix)]

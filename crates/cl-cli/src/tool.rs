@@ -1,11 +1,12 @@
 //! What both tools do around their own work: flags in, `--completions`/`--man` answered, the
 //! opening steps (signals, reporter, retries, client), and an exit status out.
 
+use crate::docs::DocArgs;
 use crate::exit::{self, Exit};
 use crate::flags::{CommonArgs, ToolFlags};
 use crate::report::Reporter;
-use cl_core::api::Client;
-use cl_core::retry::Retrier;
+use cl_core::net::Client;
+use cl_core::net::retry::Retrier;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -17,17 +18,35 @@ pub fn main<A: clap::Parser>(
     flags: fn(&A) -> &ToolFlags,
     run: impl FnOnce(A) -> anyhow::Result<Exit>,
 ) -> ExitCode {
+    documented(
+        tool,
+        |args: &A| &flags(args).docs,
+        crate::docs::MAN_SECTIONS,
+        |args| {
+            crate::report::set_format(flags(&args).common.log_format);
+            run(args)
+        },
+    )
+}
+
+/// As [`main`], for a program without the tools' connection flags (cl-pull): `docs` finds its
+/// `--completions` and `--man`, `sections` ends its man page, and `run` may end with any
+/// status (`Exit`, or a number it passes on).
+pub fn documented<A: clap::Parser, S: Into<ExitCode>>(
+    tool: &'static str,
+    docs: impl Fn(&A) -> &DocArgs,
+    sections: &str,
+    run: impl FnOnce(A) -> anyhow::Result<S>,
+) -> ExitCode {
     let args = A::parse();
-    let shared = flags(&args);
-    let exit = match shared.docs.print::<A>() {
-        Ok(true) => Exit::Success,
-        Ok(false) => {
-            crate::report::set_format(shared.common.log_format);
-            run(args).unwrap_or_else(|error| exit::fail(tool, &error))
-        }
-        Err(error) => exit::fail(tool, &error.into()),
-    };
-    exit.into()
+    match docs(&args).print::<A>(sections) {
+        Ok(true) => Exit::Success.into(),
+        Ok(false) => match run(args) {
+            Ok(status) => status.into(),
+            Err(error) => exit::fail(tool, &error).into(),
+        },
+        Err(error) => exit::fail(tool, &error.into()).into(),
+    }
 }
 
 /// What a tool needs to talk to the API, set up the same way by both: signal handlers that

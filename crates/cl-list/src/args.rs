@@ -11,23 +11,25 @@ use std::time::Duration;
 /// with all the fields the API returned, plus `principal` and `cursor` (the listing cursor
 /// of the page the file came on). Progress and a summary go to stderr.
 #[derive(Parser, Debug)]
-#[command(version, after_help = cl_cli::docs::examples(EXAMPLES))]
+#[command(name = "cl-list", version, after_help = format!("{}\n\n{}", cl_cli::docs::event_types(), cl_cli::docs::examples(EXAMPLES)))]
 pub struct Args {
     /// Workspace UUID, or org-… id for an API Platform organization.
     #[arg(
         env = "COMPLIANCE_PRINCIPAL",
         value_name = "PRINCIPAL",
-        required_unless_present_any = ["completions", "man"]
+        required_unless_present_any = ["completions", "man", "type_list"]
     )]
     pub principal: Option<String>,
 
-    /// Event type to list (AUTH_LOG, CONVERSATION_MESSAGE, …); repeat it or separate with commas.
+    /// Event type to list (AUTH_LOG, CONVERSATION_MESSAGE, …), or all: every type known for the
+    /// principal's kind (a type all brings that the key may not read is said and skipped);
+    /// repeat it or separate with commas (all,NEW_TYPE). Names pass to the API as given.
     #[arg(
         short,
         long = "event-type",
         value_name = "TYPE",
         value_delimiter = ',',
-        required_unless_present_any = ["completions", "man"]
+        required_unless_present_any = ["completions", "man", "type_list"]
     )]
     pub event_types: Vec<String>,
 
@@ -54,9 +56,20 @@ pub struct Args {
     #[arg(long)]
     pub check: bool,
 
-    /// With --check: a state more than AGE behind the newest data is "behind" (90s, 30m, 2h, 1d).
-    #[arg(long, value_name = "AGE", value_parser = parse_interval, requires = "check")]
-    pub max_lag: Option<Duration>,
+    /// Print the known event types (what -e all stands for), with what each holds and where
+    /// its name comes from, and exit.
+    #[arg(long)]
+    pub type_list: bool,
+
+    /// With --check: a state more than AGE behind the newest data is "behind" (90s, 30m, 2h,
+    /// 1d); two hours unless given, so an hourly job that misses a run is noticed.
+    #[arg(long, value_name = "AGE", value_parser = parse_interval, default_value = "2h")]
+    pub max_lag: Duration,
+
+    /// With --check: also replace FILE whole with the answers in the Prometheus text format
+    /// (for a node exporter's textfile collector): per type, status, lag, newest and cursor.
+    #[arg(long, value_name = "FILE", requires = "check")]
+    pub metrics: Option<PathBuf>,
 
     /// How long the API keeps files; a start further back (a state's cursor, --after) is
     /// warned about, as the files in between are gone.
@@ -83,5 +96,5 @@ const EXAMPLES: &str = "  # a continuous feed
   cl-list \"$P\" -e AUDIT_LOG --after 2026-07-01T00:00:00Z --before 2026-07-02T00:00:00Z";
 
 fn parse_interval(text: &str) -> Result<Duration, String> {
-    cl_core::timestamps::parse_interval(text).map_err(|e| e.to_string())
+    cl_core::model::timestamps::parse_interval(text).map_err(|e| e.to_string())
 }

@@ -5,14 +5,16 @@ use cl_cli::exit::Exit;
 use cl_cli::report::{Reporter, plural};
 use cl_cli::tool::Session;
 use cl_core::Error;
-use cl_core::check::{CheckOptions, Status};
-use cl_core::listing::{self, ListOptions, Lister, Plan};
-use cl_core::principal::Principal;
-use cl_core::timestamps::{Timestamp, format_time, parse_time};
+use cl_core::list::check::{CheckOptions, Status};
+use cl_core::list::listing::{self, ListOptions, Lister, Plan};
+use cl_core::model::principal::Principal;
+use cl_core::model::timestamps::{Timestamp, format_time, parse_time};
+use cl_core::observe::{Event, Observer};
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 
 mod args;
+mod metrics;
 
 use args::Args;
 
@@ -23,12 +25,19 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<Exit> {
+    if args.type_list {
+        let mut out = io::stdout().lock();
+        out.write_all(cl_cli::docs::type_list().as_bytes())?;
+        out.flush()?;
+        return Ok(Exit::Success);
+    }
     if args.check {
         return check(&args);
     }
     let now = Timestamp::now();
     let time = |text: &Option<String>| text.as_deref().map(|t| parse_time(t, now)).transpose();
-    let event_types = listing::event_types(&args.event_types)?;
+    let principal = Principal::parse(args.principal.as_deref().unwrap_or_default())?;
+    let event_types = listing::event_types(&args.event_types, principal.scope())?;
     let (after, before) = (time(&args.after)?, time(&args.before)?);
     if let (Some(after), Some(before)) = (after, before)
         && before <= after
@@ -42,7 +51,7 @@ fn run(args: Args) -> Result<Exit> {
         .into());
     }
     let plan = Plan::new(ListOptions {
-        principal: Principal::parse(args.principal.as_deref().unwrap_or_default())?,
+        principal,
         event_types: event_types.clone(),
         after,
         before,
@@ -69,7 +78,7 @@ fn run(args: Args) -> Result<Exit> {
     } = Session::open(TOOL, &args.flags.common)?;
     let mut out = BufWriter::with_capacity(64 << 10, io::stdout().lock());
     let mut lister = Lister::new(&client, &retry, reporter.as_ref(), plan, &mut out);
-    match list(&args, &mut lister, &reporter, &event_types) {
+    match list(&args, &mut lister, &reporter, &event_types.names) {
         Ok(true) => Ok(Exit::Success),
         Ok(false) => Ok(Exit::Failure),
         // A feed is stopped, not failed (see `Exit::stopped`).
@@ -80,20 +89,33 @@ fn run(args: Args) -> Result<Exit> {
 
 /// `--check`: one JSON line per event type; exit 0 only when every type is ok.
 fn check(args: &Args) -> Result<Exit> {
+    let principal = Principal::parse(args.principal.as_deref().unwrap_or_default())?;
     let options = CheckOptions {
-        principal: Principal::parse(args.principal.as_deref().unwrap_or_default())?,
-        event_types: listing::event_types(&args.event_types)?,
+        event_types: listing::event_types(&args.event_types, principal.scope())?,
+        principal,
         state: args.state.clone(),
-        max_lag: args.max_lag,
+        max_lag: Some(args.max_lag),
         retention: args.retention,
     };
+    if let Some(path) = &args.metrics {
+        cl_cli::metrics::check_path(path)?;
+    }
     let Session {
         reporter,
         retry,
         client,
     } = Session::open(TOOL, &args.flags.common)?;
-    let answers = cl_core::check::check(&client, &retry, &options, &cl_cli::hints::describe)?;
+    let at = jiff::Timestamp::now();
+    let checked =
+        cl_core::list::check::check(&client, &retry, &options, &cl_cli::hints::message_of)?;
+    if let Some(path) = &args.metrics {
+        metrics::build(path, options.principal.as_str(), &checked, at).write(path)?;
+    }
     reporter.finish();
+    for (event_type, error) in &checked.skipped {
+        reporter.event(&Event::TypeSkipped { event_type, error });
+    }
+    let answers = checked.answers;
     let mut out = io::stdout().lock();
     for answer in &answers {
         writeln!(out, "{}", answer.to_json_line(&options.principal))?;
@@ -144,7 +166,7 @@ fn list(
     }
     let followed: Vec<&String> = event_types
         .iter()
-        .filter(|t| !summary.failed.contains(t))
+        .filter(|t| !summary.failed.contains(t) && !summary.skipped.iter().any(|(s, _)| s == *t))
         .collect();
     if !args.follow || followed.is_empty() {
         return Ok(summary.failed.is_empty());
