@@ -18,6 +18,7 @@ pub const WORKSPACE_TYPES: &[&str] = &[
     "CODEX_SECURITY_LOG",
     "CONVERSATION_MESSAGE",
     "CUSTOM_AGENTS_LOG",
+    "CHATGPT_PLUGIN_SPREADSHEET",
 ];
 /// Event types served under `organizations`. `AUTH_LOG` is in both, as the vendor's
 /// quickstart lists it for an org id.
@@ -49,6 +50,17 @@ pub struct DatasetConfig {
     pub unterminated_every: u32,
     /// How events are laid out in a file.
     pub framing: Framing,
+    /// Files of one type come in groups of this many sharing one `end_time` (0 or 1: every
+    /// file has its own), as an integration reports the real service does.
+    pub tied: u32,
+    /// Event types served with no file at all: a tenant that never uses them.
+    pub quiet: Vec<String>,
+    /// Each file after the first of its type begins with the last this many events of the
+    /// one before, byte for byte: the API's at-least-once delivery of events.
+    pub repeat: u32,
+    /// Ids given, in order, to the workspace's first AUTH_LOG files in place of generated
+    /// ones: ids a file system may refuse or take for one another, for tests.
+    pub ids: Vec<String>,
 }
 
 impl DatasetConfig {
@@ -69,6 +81,10 @@ impl DatasetConfig {
             org: format!("org-{}", rng.base32(24)),
             unterminated_every: 0,
             framing: Framing::default(),
+            tied: 0,
+            quiet: Vec::new(),
+            repeat: 0,
+            ids: Vec::new(),
         }
     }
 }
@@ -80,6 +96,14 @@ impl DatasetConfig {
         let span = interval * (i64::from(files) + 12) as i32;
         let start = (Timestamp::now() - span).as_second();
         Timestamp::from_second(start - start.rem_euclid(3600)).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    /// A start that puts `listed` files, `interval` apart, before `now` and every later one
+    /// after it: file `listed + k` ends between `k + ½` and `k + 1` intervals after `now`
+    /// (each file's end_time is its slot plus up to half an interval), so the listing, which
+    /// shows only files that have ended, gains one file per interval.
+    pub fn start_arriving(listed: u32, interval: SignedDuration, now: Timestamp) -> Timestamp {
+        now - interval * i64::from(listed) as i32 + interval / 2
     }
 }
 
@@ -185,9 +209,19 @@ impl Dataset {
             (&config.org, Scope::Organizations),
         ] {
             for &event_type in scope.event_types() {
-                let list: Vec<FileMeta> = (0..config.files_per_type)
+                let count = match config.quiet.iter().any(|q| q == event_type) {
+                    true => 0,
+                    false => config.files_per_type,
+                };
+                let mut list: Vec<FileMeta> = (0..count)
                     .map(|i| file_meta(&config, principal, event_type, i))
                     .collect();
+                if principal == &config.workspace && event_type == "AUTH_LOG" {
+                    for (file, id) in list.iter_mut().zip(&config.ids) {
+                        file.file_name = file.file_name.replace(&file.id, id);
+                        file.id = id.clone();
+                    }
+                }
                 for (i, f) in list.iter().enumerate() {
                     by_id.insert(f.id.clone(), (principal.clone(), event_type.to_owned(), i));
                 }
@@ -242,21 +276,16 @@ impl Dataset {
         if let Some(hit) = self.lock().content.get(&file.id) {
             return hit.clone();
         }
-        let owner = Owner {
-            id: &file.principal,
-            kind: self
-                .scope_of(&file.principal)
-                .map_or("workspace", Scope::noun),
-        };
-        let mut rng = Rng::new(self.config.seed, file.id.as_bytes());
-        let mut generated = content::generate(
-            &mut rng,
-            &owner,
-            &file.event_type,
-            file.end_time,
-            file.span,
-            file.target,
-        );
+        let mut generated = self.own_events(file);
+        if self.config.repeat > 0 && file.index > 0 {
+            let before = &self.files(&file.principal, &file.event_type)[file.index as usize - 1];
+            let theirs = self.own_events(before);
+            let lines: Vec<&[u8]> = theirs.split_inclusive(|b| *b == b'\n').collect();
+            let from = lines.len().saturating_sub(self.config.repeat as usize);
+            let mut repeated = lines[from..].concat();
+            repeated.extend_from_slice(&generated);
+            generated = repeated;
+        }
         if file.unterminated {
             generated.pop();
         }
@@ -271,6 +300,25 @@ impl Dataset {
         cache.bytes += bytes.len();
         cache.content.insert(file.id.clone(), bytes.clone());
         bytes
+    }
+
+    /// The events a file holds of its own, as JSON Lines.
+    fn own_events(&self, file: &FileMeta) -> Vec<u8> {
+        let owner = Owner {
+            id: &file.principal,
+            kind: self
+                .scope_of(&file.principal)
+                .map_or("workspace", Scope::noun),
+        };
+        let mut rng = Rng::new(self.config.seed, file.id.as_bytes());
+        content::generate(
+            &mut rng,
+            &owner,
+            &file.event_type,
+            file.end_time,
+            file.span,
+            file.target,
+        )
     }
 
     /// `(file_size, file_sha256)` of a file.
@@ -297,8 +345,20 @@ fn file_meta(config: &DatasetConfig, principal: &str, event_type: &str, i: u32) 
     let salt = format!("{principal}/{event_type}/{i}");
     let mut rng = Rng::new(config.seed, salt.as_bytes());
     let interval_us = config.interval.as_micros().max(2) as u64;
-    let jitter = SignedDuration::from_micros(rng.below(interval_us / 2) as i64);
-    let exact = config.start + config.interval * i as i32 + jitter;
+    let mut jitter = SignedDuration::from_micros(rng.below(interval_us / 2) as i64);
+    // A group of tied files takes the time of its first (the same rolls, so untied data
+    // stays as it was).
+    let slot = match config.tied {
+        0 | 1 => i,
+        n => {
+            let first = i - i % n;
+            let salt = format!("{principal}/{event_type}/{first}");
+            let mut first_rng = Rng::new(config.seed, salt.as_bytes());
+            jitter = SignedDuration::from_micros(first_rng.below(interval_us / 2) as i64);
+            first
+        }
+    };
+    let exact = config.start + config.interval * slot as i32 + jitter;
     // The API's times carry microseconds; a finer end_time would not match its own text.
     let end_time = Timestamp::from_microsecond(exact.as_microsecond()).unwrap_or(exact);
     let id = format!("eclf_{}", rng.base32(26));
@@ -335,6 +395,36 @@ mod tests {
     }
 
     #[test]
+    fn an_arriving_series_ends_listed_files_before_now_and_one_more_each_interval() {
+        let now: Timestamp = "2026-07-16T12:00:00Z".parse().unwrap();
+        let interval = SignedDuration::from_secs(60);
+        for (listed, arriving) in [(0, 3), (5, 3), (50, 20)] {
+            let data = Dataset::new(DatasetConfig {
+                start: DatasetConfig::start_arriving(listed, interval, now),
+                interval,
+                files_per_type: listed + arriving,
+                ..DatasetConfig::new(3)
+            });
+            let ws = data.config().workspace.clone();
+            let files = data.files(&ws, "AUTH_LOG");
+            let ended = files.iter().filter(|f| f.end_time <= now).count();
+            assert_eq!(
+                ended, listed as usize,
+                "{listed} listed, {arriving} arriving"
+            );
+            for (k, f) in files[listed as usize..].iter().enumerate() {
+                let after = f.end_time - now;
+                let k = k as i32;
+                assert!(
+                    after > interval * k + interval / 2 - SignedDuration::from_micros(1)
+                        && after < interval * (k + 1),
+                    "arriving file {k} ends {after:?} after start"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn deterministic_ordered_and_unique() {
         let a = Dataset::new(config());
         let b = Dataset::new(config());
@@ -351,5 +441,26 @@ mod tests {
         );
         assert!(a.files(&ws, "COSTS").is_empty());
         assert!(a.file(&a.config().org, &fa[0].id).is_none());
+    }
+
+    #[test]
+    fn tied_files_share_their_group_s_end_time_and_keep_their_ids() {
+        let untied = Dataset::new(config());
+        let tied = Dataset::new(DatasetConfig {
+            tied: 3,
+            ..config()
+        });
+        let ws = untied.config().workspace.clone();
+        let (u, t) = (untied.files(&ws, "AUTH_LOG"), tied.files(&ws, "AUTH_LOG"));
+        assert!(u.iter().zip(t).all(|(a, b)| a.id == b.id));
+        for group in t.chunks(3) {
+            assert!(group.iter().all(|f| f.end_time == group[0].end_time));
+        }
+        assert!(t.windows(2).all(|w| w[0].end_time <= w[1].end_time));
+        assert!(t[2].end_time < t[3].end_time);
+        assert_eq!(
+            t[3].end_time, u[3].end_time,
+            "a group takes its first file's time"
+        );
     }
 }

@@ -24,6 +24,13 @@ pub struct FaultConfig {
     /// Fraction of API requests answered 429 Too Many Requests, with Retry-After.
     #[arg(long, value_name = "FRACTION", default_value_t = 0.0, value_parser = fraction)]
     pub rate_429: f64,
+    /// A token bucket per API key: R requests a second, a burst of --rate-burst, and 429
+    /// with Retry-After (whole seconds until the next token) when it is empty.
+    #[arg(long, value_name = "R", value_parser = positive)]
+    pub rate_limit: Option<f64>,
+    /// Requests a key may bank for a burst under --rate-limit [default: R, at least 1].
+    #[arg(long, value_name = "N")]
+    pub rate_burst: Option<u32>,
     /// Seconds in the Retry-After of those 429s.
     #[arg(long, value_name = "SECS", default_value_t = 1)]
     pub retry_after: u64,
@@ -54,6 +61,11 @@ pub struct FaultConfig {
     /// Fraction of download redirects to a signed URL that has already expired.
     #[arg(long, value_name = "FRACTION", default_value_t = 0.0, value_parser = fraction)]
     pub expired: f64,
+    /// How the blob host answers an expired signed URL: as S3 (403 AccessDenied), S3 with
+    /// ended session credentials (400 ExpiredToken), Azure (403 AuthenticationFailed) or
+    /// Google Cloud Storage (400 ExpiredToken).
+    #[arg(long, value_name = "STORE", default_value = "s3", help_heading = VARIATIONS)]
+    pub expired_as: ExpiredAs,
     /// File bodies trickle at this many bytes per second (0: as fast as possible).
     #[arg(long, value_name = "BYTES", default_value_t = 0)]
     pub bandwidth: u64,
@@ -70,6 +82,10 @@ pub struct FaultConfig {
     /// returns its last file again, as one integration observed (documented: exclusive).
     #[arg(long, help_heading = VARIATIONS)]
     pub inclusive_after: bool,
+    /// Event types the key may not read (keys carry read grants per log category): their
+    /// listing and freshness answer 403; repeat it or separate with commas.
+    #[arg(long, value_name = "TYPE", value_delimiter = ',', help_heading = VARIATIONS)]
+    pub ungranted: Vec<String>,
     /// No max_event_time endpoint: it answers 404 as on a deployment that lacks it.
     #[arg(long, help_heading = VARIATIONS)]
     pub no_max_event_time: bool,
@@ -98,6 +114,65 @@ impl RedirectStatus {
             RedirectStatus::Found => 302,
             RedirectStatus::Temporary => 307,
         }
+    }
+}
+
+/// The answer a blob store gives for an expired signed URL.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExpiredAs {
+    /// S3: 403 `AccessDenied`, "Request has expired".
+    #[default]
+    S3,
+    /// S3, for a URL signed with session credentials that have ended: 400 `ExpiredToken`.
+    S3Session,
+    /// Azure Blob Storage: 403 `AuthenticationFailed`.
+    Azure,
+    /// Google Cloud Storage: 400 `ExpiredToken`.
+    Gcs,
+}
+
+impl ExpiredAs {
+    /// The status, and the XML body the store sends.
+    pub fn answer(self) -> (u16, String) {
+        let xml = |code: &str, message: &str, extra: &str| {
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>\
+                 <Message>{message}</Message>{extra}</Error>"
+            )
+        };
+        match self {
+            ExpiredAs::S3 => (403, xml("AccessDenied", "Request has expired", "")),
+            ExpiredAs::S3Session => (
+                400,
+                xml("ExpiredToken", "The provided token has expired.", ""),
+            ),
+            ExpiredAs::Azure => (
+                403,
+                xml(
+                    "AuthenticationFailed",
+                    "Server failed to authenticate the request. Make sure the value of \
+                     Authorization header is formed correctly including the signature.",
+                    "<AuthenticationErrorDetail>Signed expiry time [Mon, 01 Jun 2026 00:00:00 \
+                     GMT] must be after signed start time [Mon, 01 Jun 2026 00:05:00 GMT]\
+                     </AuthenticationErrorDetail>",
+                ),
+            ),
+            ExpiredAs::Gcs => (
+                400,
+                xml(
+                    "ExpiredToken",
+                    "The provided token has expired.",
+                    "<Details>Request signature expired at: 2026-06-01T00:00:00+00:00</Details>",
+                ),
+            ),
+        }
+    }
+}
+
+fn positive(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if f > 0.0 && f.is_finite() => Ok(f),
+        _ => Err(format!("{text:?} is not a positive number")),
     }
 }
 

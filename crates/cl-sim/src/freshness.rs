@@ -20,7 +20,7 @@ pub(crate) fn max_event_time(state: &State, scope: Scope, principal: &str, query
     let now = Timestamp::now();
     let mut times = Map::new();
     for event_type in asked {
-        if let Some(refusal) = refuse_event_type(scope, event_type) {
+        if let Some(refusal) = refuse_event_type(state, scope, event_type) {
             return refusal;
         }
         let files = state.dataset.files(principal, event_type);

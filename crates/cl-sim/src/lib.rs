@@ -18,6 +18,7 @@ pub mod tls;
 
 mod connection;
 mod freshness;
+mod limit;
 mod listing;
 mod query;
 mod routes;
@@ -68,7 +69,8 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
-    /// Defaults for `seed`: API on 127.0.0.1, blob host on 127.0.0.2, ports picked by the OS.
+    /// Defaults for `seed`: API on 127.0.0.1, blob host on 127.0.0.2 (else another port of
+    /// 127.0.0.1), ports picked by the OS.
     pub fn new(seed: u64) -> Self {
         SimConfig {
             dataset: DatasetConfig::new(seed),
@@ -139,7 +141,21 @@ pub struct RunningSim {
     thread: Option<JoinHandle<()>>,
 }
 
-/// Starts serving on the configured loopback addresses and returns once both listen.
+/// Binds the blob host. Where its loopback address is not configured (macOS and the BSDs set
+/// up 127.0.0.1 alone, as does a network namespace given only `127.0.0.1/32`), it takes
+/// another port of the API's address: still another origin, so requests to it are still
+/// checked for `Authorization`.
+fn bind_blob(wanted: SocketAddr, api: SocketAddr) -> io::Result<TcpListener> {
+    match TcpListener::bind(wanted) {
+        Err(e) if e.kind() == io::ErrorKind::AddrNotAvailable && wanted.ip() != api.ip() => {
+            TcpListener::bind(SocketAddr::new(api.ip(), wanted.port()))
+        }
+        bound => bound,
+    }
+}
+
+/// Starts serving on the configured loopback addresses and returns once both listen. The
+/// blob host falls back to the API's address (another port) where its own is not set up.
 pub fn start(config: SimConfig) -> io::Result<RunningSim> {
     for addr in [config.api_listen, config.blob_listen] {
         if !addr.ip().is_loopback() {
@@ -156,15 +172,21 @@ pub fn start(config: SimConfig) -> io::Result<RunningSim> {
         ));
     }
     let api = TcpListener::bind(config.api_listen)?;
-    let blob = TcpListener::bind(config.blob_listen)?;
     let api_addr = api.local_addr()?;
+    let blob = bind_blob(config.blob_listen, api_addr)?;
     let blob_addr = blob.local_addr()?;
     api.set_nonblocking(true)?;
     blob.set_nonblocking(true)?;
     let identity = config.tls.then(tls::generate).transpose()?;
     let scheme = if identity.is_some() { "https" } else { "http" };
     let acceptor = identity.as_ref().map(|i| i.acceptor.clone());
+    let limiter = config.faults.rate_limit.map(|r| {
+        let burst = config.faults.rate_burst.unwrap_or(r.ceil() as u32);
+        limit::Limiter::new(r, burst)
+    });
     let state = Arc::new(State {
+        limiter,
+        key_revoked: Default::default(),
         faults: Injector::new(config.faults, config.dataset.seed),
         signer: Signer::new(config.dataset.seed),
         dataset: Dataset::new(config.dataset),
@@ -226,6 +248,14 @@ impl RunningSim {
     /// The blob origin, e.g. `http://127.0.0.2:40124`.
     pub fn blob_origin(&self) -> &str {
         &self.state.blob_origin
+    }
+
+    /// Stops accepting the key: every API request from now on is answered 401, as after an
+    /// admin revoked it.
+    pub fn revoke_key(&self) {
+        self.state
+            .key_revoked
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The accepted key.

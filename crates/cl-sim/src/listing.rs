@@ -44,7 +44,7 @@ pub(crate) fn list(
         Ok(limit) => limit,
         Err(refusal) => return refusal,
     };
-    if let Some(refusal) = refuse_event_type(scope, event_type) {
+    if let Some(refusal) = refuse_event_type(state, scope, event_type) {
         return refusal;
     }
     let now = Timestamp::now();
@@ -91,9 +91,23 @@ pub(crate) fn list(
 }
 
 /// The 400 for an event type `scope` does not serve, worded as the real API words it for a
-/// type of the other scope; `None` when the scope serves it.
-pub(crate) fn refuse_event_type(scope: Scope, event_type: &str) -> Option<Reply> {
+/// type of the other scope, or the 403 for one the key may not read; `None` when it may be
+/// listed.
+pub(crate) fn refuse_event_type(state: &State, scope: Scope, event_type: &str) -> Option<Reply> {
     if scope.event_types().contains(&event_type) {
+        if state
+            .faults
+            .config()
+            .ungranted
+            .iter()
+            .any(|t| t == event_type)
+        {
+            return Some(Reply::error(
+                StatusCode::FORBIDDEN,
+                &format!("This API key lacks read permission for {event_type}."),
+                "permission_error",
+            ));
+        }
         return None;
     }
     let other = scope.other();

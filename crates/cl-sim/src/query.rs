@@ -37,6 +37,18 @@ impl Query {
     }
 }
 
+/// `text` as one path segment of a URL: every byte but the unreserved ones percent-encoded.
+pub(crate) fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 pub(crate) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -68,5 +80,7 @@ mod tests {
         assert_eq!(q[1], ("x".into(), "a b".into()));
         assert_eq!(q[2], ("flag".into(), "".into()));
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_encode("eclf_a?b:c d"), "eclf_a%3Fb%3Ac%20d");
+        assert_eq!(percent_decode(&percent_encode("x?%y")), "x?%y");
     }
 }

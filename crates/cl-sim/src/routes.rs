@@ -4,7 +4,7 @@
 
 use crate::dataset::{Dataset, Scope};
 use crate::faults::{Fault, Injector, Roll};
-use crate::query::{Query, percent_decode};
+use crate::query::{Query, percent_decode, percent_encode};
 use crate::signing::Signer;
 use crate::wire::{BodyFault, Payload, Reply};
 use crate::{Origin, Recorded};
@@ -37,6 +37,10 @@ pub(crate) struct State {
     pub(crate) record: bool,
     pub(crate) recorded: Mutex<Vec<Recorded>>,
     pub(crate) faults: Injector,
+    /// Set once the key is revoked: it is refused as a wrong one.
+    pub(crate) key_revoked: AtomicBool,
+    /// The rate limit per key, if one is set.
+    pub(crate) limiter: Option<crate::limit::Limiter>,
     /// Connections accepted by the API and the blob host.
     pub(crate) connections: [AtomicU64; 2],
 }
@@ -96,6 +100,16 @@ fn handle(state: &State, origin: Origin, request: &Request<Incoming>) -> Action 
             "injected: the first requests of each URL fail",
             "server_error",
         )
+    } else if let Some(wait) = (origin == Origin::Api)
+        .then(|| over_the_limit(state, request, &roll))
+        .flatten()
+    {
+        Reply::error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Rate limit reached for requests with this key; slow down",
+            "rate_limit",
+        )
+        .with_header(hyper::header::RETRY_AFTER, wait.to_string())
     } else if origin == Origin::Api && roll.hits(Fault::TooManyRequests, config.rate_429) {
         Reply::error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -119,6 +133,19 @@ fn handle(state: &State, origin: Origin, request: &Request<Incoming>) -> Action 
     };
     log(state, origin, request, Some(reply.status().as_u16()));
     Action::Reply(reply)
+}
+
+/// The seconds to wait when the request's key has used up its rate limit, counted as an
+/// injected 429.
+fn over_the_limit(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Option<u64> {
+    let limiter = state.limiter.as_ref()?;
+    let key = request
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .map_or(&b""[..], |v| v.as_bytes());
+    let wait = limiter.take(key, std::time::Instant::now()).err()?;
+    roll.inject(Fault::TooManyRequests);
+    Some(wait)
 }
 
 fn log(state: &State, origin: Origin, request: &Request<Incoming>, status: Option<u16>) {
@@ -187,7 +214,8 @@ fn api(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
         .headers()
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
-    if bearer != Some(state.key.as_bytes()) {
+    let revoked = state.key_revoked.load(std::sync::atomic::Ordering::SeqCst);
+    if revoked || bearer != Some(state.key.as_bytes()) {
         let scopeless = state.scopeless_key.as_deref().map(str::as_bytes);
         return if bearer.is_some() && bearer == scopeless {
             Reply::error(StatusCode::FORBIDDEN, MISSING_SCOPE, "permission_error")
@@ -246,7 +274,8 @@ fn download(state: &State, principal: &str, id: &str, roll: &Roll<'_>) -> Reply 
     let signature = state.signer.sign(&file.id, expires);
     let location = format!(
         "{}/blobs/{}?expires={expires}&signature={signature}",
-        state.blob_origin, file.id
+        state.blob_origin,
+        percent_encode(&file.id)
     );
     redirect(state, location)
 }
@@ -265,6 +294,7 @@ fn blob(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
             "The specified key does not exist.",
         );
     };
+    let id = &percent_decode(id);
     if request.headers().contains_key(hyper::header::AUTHORIZATION) {
         return Reply::storage_error(
             StatusCode::BAD_REQUEST,
@@ -290,7 +320,9 @@ fn blob(state: &State, request: &Request<Incoming>, roll: &Roll<'_>) -> Reply {
         );
     }
     if Timestamp::now().as_second() > expires {
-        return Reply::storage_error(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired");
+        let (status, xml) = state.faults.config().expired_as.answer();
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+        return Reply::new(status, "application/xml", xml);
     }
     let dataset = &state.dataset;
     let config = state.faults.config();
