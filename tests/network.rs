@@ -4,7 +4,7 @@ use crate::util::*;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn tls_sim(dir: &Path) -> (Sim, PathBuf) {
     let sim = Sim::with(|c| c.tls = true);
@@ -65,14 +65,6 @@ struct Proxy {
 
 impl Proxy {
     fn start(dir: &Path) -> Proxy {
-        let found = Command::new("sh")
-            .args(["-c", "command -v tinyproxy"])
-            .output()
-            .unwrap();
-        assert!(
-            found.status.success(),
-            "tinyproxy is needed by this test: scripts/test installs it"
-        );
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -96,11 +88,9 @@ impl Proxy {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "tinyproxy did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until(Duration::from_secs(30), "tinyproxy to listen", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
         Proxy { child, port, log }
     }
 
@@ -132,6 +122,9 @@ fn host_port(url: &str) -> String {
 
 #[test]
 fn proxies_from_the_environment_carry_the_api_and_the_blob_host() {
+    if !needs("tinyproxy", "apt-get install tinyproxy") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let (sim, ca) = tls_sim(dir.path());
     let want = sim.stream(sim.ids("AUTH_LOG"));
@@ -159,18 +152,65 @@ fn proxies_from_the_environment_carry_the_api_and_the_blob_host() {
         std::fs::remove_file(dir.path().join("proxy.log")).unwrap();
     }
 
+    // NO_PROXY names the blob host's address. Where the loopback has 127.0.0.1 alone, the
+    // blob host shares the API's address (another port), and NO_PROXY then covers both.
+    let blob_ip = blob.rsplit_once(':').unwrap().0;
+    let shared = api.rsplit_once(':').unwrap().0 == blob_ip;
     let proxy = Proxy::start(dir.path());
     let out = sim
         .sh(PIPELINE)
         .env("SSL_CERT_FILE", &ca)
         .env("HTTPS_PROXY", proxy.url())
-        .env("NO_PROXY", "127.0.0.2")
+        .env("NO_PROXY", blob_ip)
         .assert_exit(0);
     assert_bytes(&out.stdout, &want);
     let log = proxy.log();
-    assert!(log.contains(&format!("CONNECT {api} ")), "{log}");
+    assert_eq!(
+        log.contains(&format!("CONNECT {api} ")),
+        !shared,
+        "NO_PROXY={blob_ip}:\n{log}"
+    );
     assert!(
-        !log.contains("127.0.0.2"),
+        !log.contains(&format!("CONNECT {blob} ")),
         "NO_PROXY was not honoured:\n{log}"
+    );
+}
+
+#[test]
+fn where_the_loopback_has_127_0_0_1_alone_the_simulator_and_the_pipeline_still_run() {
+    if !needs("unshare", "apt-get install util-linux")
+        || !needs("ip", "apt-get install iproute2")
+        || !needs("curl", "apt-get install curl")
+        || !needs("jq", "apt-get install jq")
+    {
+        return;
+    }
+    // As on macOS and the BSDs: a network namespace whose loopback holds 127.0.0.1/32 only.
+    // The blob host takes another port of 127.0.0.1, and still refuses the key.
+    let script = r#"
+        ip link set lo up
+        ip addr del 127.0.0.1/8 dev lo
+        ip addr add 127.0.0.1/32 dev lo
+        : > sim.env
+        cl-sim --files 3 >> sim.env 2> sim.err &
+        while [ "$(wc -l < sim.env)" -lt 4 ]; do sleep 0.05; done
+        . ./sim.env
+        cl-list -q -e AUTH_LOG --after 2026-07-01T00:00:00Z --retention 1000d > listing
+        cl-fetch -q -o lake < listing | jq -r .status
+        grep -o 'signed URLs on http://127.0.0.1:[0-9]*' sim.err | sed 's/:[0-9]*$/:PORT/'
+        blob=$(grep -o 'http://127.0.0.1:[0-9]*' sim.err | tail -1)
+        id=$(jq -r .id listing | head -1)
+        curl -s -o /dev/null -w '%{http_code}\n' -H 'Authorization: Bearer x' "$blob/blobs/$id"
+        kill %1
+    "#;
+    let dir = tempfile::tempdir().unwrap();
+    let out = sh(&format!("exec unshare -rn bash -c {}", shell_quote(script)))
+        .current_dir(dir.path())
+        .assert_exit(0);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "downloaded\ndownloaded\ndownloaded\nsigned URLs on http://127.0.0.1:PORT\n400\n",
+        "{}",
+        stderr(&out)
     );
 }

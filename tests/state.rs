@@ -1,12 +1,11 @@
 //! Checkpoints (--state), the lock on them, signals, and kill -9 at random moments.
 
 use crate::util::*;
-use cl_sim::rng::Rng;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn state(dir: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(dir.join("s.json")).unwrap()).unwrap()
@@ -28,12 +27,12 @@ fn manifest_statuses(path: &Path) -> Vec<(String, String)> {
 
 /// `after` as cl-list sends it when resuming from `cursor`: a microsecond earlier, escaped.
 fn resumed_after(cursor: &str) -> String {
-    let ts: jiff::Timestamp = cursor.parse().unwrap();
-    let earlier = ts - jiff::SignedDuration::from_micros(1);
-    earlier
-        .strftime("%Y-%m-%dT%H:%M:%S%.fZ")
-        .to_string()
-        .replace(':', "%3A")
+    just_before(cursor).replace(':', "%3A")
+}
+
+/// Whether the simulator lists `file` yet: its end time has come.
+fn released(file: &cl_sim::FileInfo) -> bool {
+    jiff::Timestamp::now() >= file.end_time.parse::<jiff::Timestamp>().unwrap()
 }
 
 /// `files` files per type, `interval` apart from a second ago on: they come out while the
@@ -65,20 +64,15 @@ fn whole_pages_are_saved_and_a_rerun_downloads_nothing() {
     let last = |f: &[cl_sim::FileInfo]| json!({"cursor": f[6].end_time, "delivered": {f[6].id.clone(): f[6].end_time}});
     assert_eq!(
         state(dir.path()),
-        json!({"version": 1, "principals": {sim.ws(): {"APP_LOG": last(&app), "AUTH_LOG": last(&auth)}}})
+        json!({"version": 2, "principals": {sim.ws(): {"APP_LOG": last(&app), "AUTH_LOG": last(&auth)}}})
     );
 
     // Again, with no --after: each type resumes just before its cursor; the boundary file
-    // comes again and is skipped; nothing is downloaded.
+    // comes again and is not delivered again, nor printed (the state says an earlier run
+    // delivered it); nothing is downloaded.
     let downloads = sim.downloads();
     run("", "m2");
-    assert_eq!(
-        manifest_statuses(&dir.path().join("m2")),
-        [
-            (auth[6].id.clone(), "skipped".to_owned()),
-            (app[6].id.clone(), "skipped".to_owned())
-        ]
-    );
+    assert_eq!(manifest_statuses(&dir.path().join("m2")), []);
     assert_eq!(sim.downloads(), downloads);
     let queries: Vec<String> = sim.requests().into_iter().filter_map(|r| r.query).collect();
     assert!(
@@ -98,9 +92,10 @@ fn whole_pages_are_saved_and_a_rerun_downloads_nothing() {
 fn stdout_runs_over_time_deliver_every_file_exactly_once() {
     // Files a quarter second apart, most of them still in the future at the first run.
     let sim = releasing(12, jiff::SignedDuration::from_millis(250));
+    let files = sim.files(sim.ws(), "AUTH_LOG");
     let dir = tempfile::tempdir().unwrap();
     let mut all = Vec::new();
-    for (run, pause) in [(1, 1000), (2, 2500), (3, 0)] {
+    for run in 1..=3 {
         let out = sim
             .sh("cl-list \"$P\" -q -e AUTH_LOG --after 1h --limit 3 --state s.json | cl-fetch -q --state s.json")
             .current_dir(dir.path())
@@ -110,7 +105,20 @@ fn stdout_runs_over_time_deliver_every_file_exactly_once() {
             "run {run} found nothing"
         );
         all.extend_from_slice(&out.stdout);
-        std::thread::sleep(Duration::from_millis(pause));
+        // The second run once a file the first could not see is out; the last once every
+        // file is.
+        let out_now = files.iter().filter(|f| released(f)).count();
+        match run {
+            1 => wait_until(
+                Duration::from_secs(30),
+                "a file the first run missed",
+                || files.iter().filter(|f| released(f)).count() > out_now,
+            ),
+            2 => wait_until(Duration::from_secs(30), "every file to be out", || {
+                files.iter().all(released)
+            }),
+            _ => {}
+        }
     }
     assert_bytes(&all, &sim.stream(sim.ids("AUTH_LOG")));
 }
@@ -166,42 +174,32 @@ fn a_second_run_on_the_same_state_file_fails_at_once() {
         .sh("sleep 30 | cl-fetch -q --state s.json")
         .current_dir(dir.path())
         .spawn(None, &dir.path().join("first.out"));
-    // Wait until the first run holds the lock. Wine keeps Windows locks to itself: there, wait
-    // for the lock file and a moment more.
+    let second = || {
+        sim.cmd("cl-fetch")
+            .args(["--state", "s.json", "--principal", sim.ws(), "eclf_x"])
+            .current_dir(dir.path())
+            .output()
+    };
+    // Wait until the first run holds the lock. Wine keeps Windows locks to itself: there, ask
+    // as the second run does until the answer is that lock.
     let lock = dir.path().join("s.json.lock");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while under_wine() && !lock.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "the first run never made the lock"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    if under_wine() {
-        std::thread::sleep(Duration::from_secs(2));
-    }
-    while !under_wine() {
-        assert!(
-            Instant::now() < deadline,
-            "the first run never took the lock"
-        );
-        if let Ok(file) = std::fs::File::open(&lock)
-            && file.try_lock().is_err()
-        {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let start = Instant::now();
-    let out = sim
-        .cmd("cl-fetch")
-        .args(["--state", "s.json", "--principal", sim.ws(), "eclf_x"])
-        .current_dir(dir.path())
-        .assert_exit(1);
-    // At once: not after the first run's 30 s. Wine alone can take seconds to start a
-    // program on a loaded machine.
-    let at_once = Duration::from_secs(if under_wine() { 10 } else { 2 });
-    assert!(start.elapsed() < at_once, "{:?}", start.elapsed());
+    wait_until(
+        Duration::from_secs(60),
+        "the first run to take the lock",
+        || {
+            if under_wine() {
+                return lock.exists() && stderr(&second()).contains("is in use by another run");
+            }
+            std::fs::File::open(&lock).is_ok_and(|file| file.try_lock().is_err())
+        },
+    );
+    let out = second();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // At once: while the first run, stuck for 30 s on its input, still holds the lock.
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the second run waited for the first to end"
+    );
     assert_eq!(
         stderr(&out),
         "cl-fetch: state file s.json is in use by another run (locked through s.json.lock)\n\
@@ -291,11 +289,9 @@ fn stopped_fetch(
         .spawn(Some(&input), &dir.join(out));
     // Stopped once the first file is out, while the others are still on their way: a fixed
     // delay was too short under Wine on a loaded machine.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::fs::metadata(dir.join(out)).map_or(0, |m| m.len()) == 0 {
-        assert!(Instant::now() < deadline, "nothing delivered in 30 s");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until(Duration::from_secs(60), "a first file delivered", || {
+        std::fs::metadata(dir.join(out)).is_ok_and(|m| m.len() > 0)
+    });
     signal(child.id(), sig, false);
     let code = child.wait().unwrap().code();
     (sim, input, code)
@@ -427,29 +423,8 @@ fn crash_test(directory_mode: bool) {
             "cl-list \"$P\" -q -e AUTH_LOG,APP_LOG --after 2026-07-01T00:00:00Z --limit 7 --state s.json \
              | cl-fetch -q -j {JOBS} --state s.json {sink}"
         );
-        let mut rng = Rng::new(seed, b"kill moments");
-        let mut outputs = Vec::new();
-        for run in 0..=KILLS {
-            let out_path = dir.path().join(format!("out.{run}"));
-            let mut child = sim
-                .sh(&script)
-                .current_dir(dir.path())
-                .spawn(None, &out_path);
-            if run < KILLS {
-                std::thread::sleep(Duration::from_millis(20 + rng.below(600)));
-                if child.try_wait().unwrap().is_none() {
-                    signal(child.id(), "KILL", true);
-                    kills += 1;
-                }
-                let _ = child.wait();
-            } else {
-                let status = child.wait().unwrap();
-                let mut err = String::new();
-                std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-                assert!(status.success(), "the last run must finish: {err}");
-            }
-            outputs.push(std::fs::read(&out_path).unwrap());
-        }
+        let (killed, outputs) = kill_and_rerun(&sim, &script, dir.path(), KILLS, seed, 600);
+        kills += killed;
         let leftovers: Vec<String> = tree(dir.path())
             .into_iter()
             .filter(|p| p.ends_with(".part"))
@@ -523,6 +498,9 @@ fn crash_test_stdout_mode() {
 
 #[test]
 fn follow_with_state_is_a_continuous_feed_that_survives_a_restart() {
+    if !needs("pgrep", "apt-get install procps") {
+        return;
+    }
     // Files a third of a second apart, most of them released while the feed runs.
     let sim = releasing(15, jiff::SignedDuration::from_millis(330));
     let dir = tempfile::tempdir().unwrap();
@@ -535,7 +513,19 @@ fn follow_with_state_is_a_continuous_feed_that_survives_a_restart() {
         ))
         .current_dir(dir.path())
         .spawn(None, &dir.path().join("out.1"));
-    std::thread::sleep(Duration::from_millis(2500));
+    let files = sim.files(sim.ws(), "AUTH_LOG");
+    let delivered = |outs: &[&str]| -> Vec<u8> {
+        outs.iter()
+            .flat_map(|o| std::fs::read(dir.path().join(o)).unwrap_or_default())
+            .collect()
+    };
+    // Once it has delivered the first file, the rest still coming out.
+    let first_file = sim.stream([files[0].id.as_str()]);
+    wait_until(
+        Duration::from_secs(60),
+        "the first feed's first file",
+        || delivered(&["out.1"]).starts_with(&first_file),
+    );
     let list_pid = String::from_utf8(
         Command::new("pgrep")
             .args(["-g", &first.id().to_string(), "-x", "cl-list"])
@@ -550,15 +540,96 @@ fn follow_with_state_is_a_continuous_feed_that_survives_a_restart() {
     std::io::Read::read_to_string(first.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert_eq!(err, "list 0 fetch 0\n", "SIGTERM ends a feed cleanly");
     // Second feed, after every file is out: it picks up where the first stopped.
-    std::thread::sleep(Duration::from_millis(3500));
+    wait_until(Duration::from_secs(60), "every file to be out", || {
+        files.iter().all(released)
+    });
     let mut second = sim
         .sh(feed)
         .current_dir(dir.path())
         .spawn(None, &dir.path().join("out.2"));
-    std::thread::sleep(Duration::from_millis(2000));
+    let want = sim.stream(sim.ids("AUTH_LOG"));
+    wait_until(
+        Duration::from_secs(60),
+        "the second feed to deliver the rest",
+        || delivered(&["out.1", "out.2"]).len() >= want.len(),
+    );
     signal(second.id(), "INT", true);
     let _ = second.wait();
     let mut all = std::fs::read(dir.path().join("out.1")).unwrap();
     all.extend(std::fs::read(dir.path().join("out.2")).unwrap());
     assert_bytes(&all, &sim.stream(sim.ids("AUTH_LOG")));
+}
+
+/// Kills the process when the test ends, passed or failed.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn files_arriving_on_the_simulator_reach_the_next_checkpointed_run_and_only_those() {
+    let dir = tempfile::tempdir().unwrap();
+    // cl-sim as the README's hourly job starts it: 3 files of each type there, 2 to come, one
+    // every 3 s.
+    let env_file = dir.path().join("sim.env");
+    let _sim = KillOnDrop(
+        TestCommand::new(bin_dir().join("cl-sim"))
+            .args(["--files", "3", "--arriving", "2", "--interval", "3"])
+            .spawn(None, &env_file),
+    );
+    let mut env = Vec::new();
+    wait_until(
+        Duration::from_secs(60),
+        "the simulator's environment",
+        || {
+            let text = std::fs::read_to_string(&env_file).unwrap_or_default();
+            env = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("export COMPLIANCE_")?.split_once('='))
+                .map(|(k, v)| (format!("COMPLIANCE_{k}"), v.to_owned()))
+                .collect();
+            text.lines().count() >= 6
+        },
+    );
+    let with_env = |script: &str| {
+        let mut cmd = sh(script);
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        cmd.current_dir(dir.path());
+        cmd
+    };
+    let listed = || ids_of(&with_env("cl-list -q -e AUTH_LOG --after 24h").stdout());
+    let hourly = |manifest: &str| {
+        with_env(&format!(
+            "cl-list -q -e AUTH_LOG --after 24h --state s.json \
+             | cl-fetch -q -o lake --state s.json > {manifest}"
+        ))
+        .assert_exit(0);
+        manifest_statuses(&dir.path().join(manifest))
+    };
+
+    let first = hourly("m1");
+    assert!(
+        (3..5).contains(&first.len()),
+        "the first run delivers the files there, before the last one arrives: {first:?}"
+    );
+    wait_until(Duration::from_secs(60), "every file to arrive", || {
+        listed().len() == 5
+    });
+    let all = listed();
+    let second = hourly("m2");
+
+    let downloaded = |ids: &[String]| -> Vec<(String, String)> {
+        ids.iter()
+            .map(|id| (id.clone(), "downloaded".to_owned()))
+            .collect()
+    };
+    assert_eq!(first, downloaded(&all[..first.len()]));
+    assert_eq!(second, downloaded(&all[first.len()..]));
+    assert_eq!(tree(&dir.path().join("lake")).len(), 5);
 }

@@ -43,21 +43,36 @@ fn processes_and_workers_sharing_one_directory_lose_no_file() {
 
     // Eight processes of eight workers, as the README's recipes run them; then one process
     // of sixteen. Every round starts from a directory without the files, so all are written.
+    // Each with the outside program it needs.
     let recipes = [
-        "jq -r .id < listing.jsonl \
-         | xargs -P 8 -n 50 cl-fetch -q -j 8 --principal \"$P\" -o lake/",
-        "parallel --pipe -N 100 -j 8 cl-fetch -q -j 8 --layout '{id}.jsonl' -o lake/ \
-         < listing.jsonl",
-        "cl-fetch -q -j 16 --layout '{id}.jsonl' -o lake/ < listing.jsonl",
+        (
+            "jq -r .id < listing.jsonl \
+             | xargs -P 8 -n 50 cl-fetch -q -j 8 --principal \"$P\" -o lake/",
+            Some(("jq", "apt-get install jq")),
+        ),
+        (
+            "parallel --pipe -N 100 -j 8 cl-fetch -q -j 8 --layout '{id}.jsonl' -o lake/ \
+             < listing.jsonl",
+            Some(("parallel", "apt-get install parallel")),
+        ),
+        (
+            "cl-fetch -q -j 16 --layout '{id}.jsonl' -o lake/ < listing.jsonl",
+            None,
+        ),
     ];
     for round in 0..rounds {
+        let (recipe, needed) = recipes[round % recipes.len()];
+        if let Some((program, install)) = needed
+            && !needs_for(&format!("round {round}"), program, install)
+        {
+            continue;
+        }
         for f in &want {
             let _ = std::fs::remove_file(lake.join(format!("{}.jsonl", f.id)));
         }
         for i in 0..STALE {
             std::fs::write(lake.join(format!(".older_{i}.jsonl.k{i:05}.part")), b"").unwrap();
         }
-        let recipe = recipes[round % recipes.len()];
         let out = sim
             .sh(&format!("{recipe} > manifest.jsonl"))
             .current_dir(dir.path())

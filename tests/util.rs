@@ -7,30 +7,24 @@ use cl_sim::{FileInfo, RunningSim, SimConfig};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// The directory holding the tools: `$CL_E2E_BIN_DIR` when set (scripts/test-windows points
-/// it at wrappers that run the Windows builds under Wine), else the workspace's binaries, next
-/// to the test executable's `deps/`.
+/// it at wrappers that run the Windows builds under Wine), else where Cargo built this
+/// package's binaries for the tests (`CARGO_BIN_EXE_*`: `cargo test` builds them first).
 pub fn bin_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("CL_E2E_BIN_DIR") {
         return PathBuf::from(dir);
     }
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
+    // The three are this package's binaries, built side by side; the shell tests put their
+    // directory first on PATH.
+    Path::new(env!("CARGO_BIN_EXE_cl-list"))
         .parent()
-        .and_then(Path::parent)
-        .expect("target directory");
-    for name in ["cl-list", "cl-fetch", "cl-sim"] {
-        assert!(
-            dir.join(name).exists(),
-            "{name} is not built in {}: run `cargo build --workspace --bins` first (scripts/test does)",
-            dir.display()
-        );
-    }
-    dir.to_owned()
+        .expect("the binaries' directory")
+        .to_owned()
 }
 
 /// True when the tools under test are the Windows builds, run by Wine (scripts/test-windows).
@@ -50,6 +44,116 @@ pub fn native_path(path: &Path) -> String {
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Whether `program` (a name looked up on PATH, or an absolute path) is here to run. When it
+/// is not, the test says why it skips (`skipped: needs tinyproxy (apt-get install tinyproxy)`)
+/// and gets false, to return early; under `CI=true` (scripts/test) a missing program fails the
+/// test instead, so CI never skips silently. `install` says how to get it.
+#[track_caller]
+pub fn needs(program: &str, install: &str) -> bool {
+    needs_for("", program, install)
+}
+
+/// As [`needs`], for one part of a test (a README block, a round): `skipped {part}: needs …`.
+#[track_caller]
+pub fn needs_for(part: &str, program: &str, install: &str) -> bool {
+    if find_program(program).is_some() {
+        return true;
+    }
+    let reason = format!("needs {program} ({install})");
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{reason}: CI=true, so a missing program fails instead of skipping");
+    }
+    match part {
+        "" => eprintln!("skipped: {reason}"),
+        part => eprintln!("skipped {part}: {reason}"),
+    }
+    false
+}
+
+/// Programs the documented shell recipes run that a machine with only Rust may lack, each
+/// with how to install it.
+pub const OUTSIDE: &[(&str, &str)] = &[
+    ("jq", "apt-get install jq"),
+    ("parallel", "apt-get install parallel"),
+    ("man", "apt-get install man-db"),
+];
+
+/// The [`OUTSIDE`] programs `script` runs as a command (the first word of a pipeline stage, a
+/// list item or a `$(…)`, after variable assignments and shell keywords).
+pub fn outside_programs(script: &str) -> Vec<(&'static str, &'static str)> {
+    let mut words = Vec::new();
+    for stage in script.split(['|', ';', '&', '\n', '(', '{', '`', '\'', '"']) {
+        let first = stage.split_whitespace().find(|w| {
+            !w.contains('=')
+                && !["!", "do", "then", "else", "until", "while", "if", "time"].contains(w)
+        });
+        if let Some(word) = first {
+            words.push(word);
+        }
+    }
+    OUTSIDE
+        .iter()
+        .filter(|(program, _)| words.contains(program))
+        .copied()
+        .collect()
+}
+
+/// Where `program` is: itself when it is a path to an executable file, else the first
+/// executable of that name on PATH.
+pub fn find_program(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |path: &Path| {
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        return runnable(Path::new(program)).then(|| PathBuf::from(program));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| runnable(p))
+}
+
+/// Polls `condition` every 10 ms until it holds; panics with "timed out after Xs waiting for
+/// {what}" once `deadline` has passed. The deadline bounds a hang and measures nothing: make
+/// it generous.
+#[track_caller]
+pub fn wait_until(deadline: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !condition() {
+        if start.elapsed() > deadline {
+            timed_out(deadline, what);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[track_caller]
+fn timed_out(deadline: Duration, what: &str) -> ! {
+    panic!(
+        "timed out after {}s waiting for {what}",
+        deadline.as_secs_f64()
+    );
+}
+
+/// Waits (as [`wait_until`]) for `child` to exit and returns how it exited; kills it when it
+/// is still running at `deadline`.
+#[track_caller]
+pub fn exited(child: &mut Child, deadline: Duration, what: &str) -> ExitStatus {
+    let start = Instant::now();
+    let mut status = None;
+    wait_until(deadline * 2, what, || {
+        status = child.try_wait().unwrap();
+        if status.is_none() && start.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            timed_out(deadline, what);
+        }
+        status.is_some()
+    });
+    status.unwrap()
 }
 
 /// A fixed start so listings and bytes are the same on every run.
@@ -76,6 +180,58 @@ pub trait Server {
             .args(flags)
             .args(["-e", event_types, "--after", after]);
         cmd
+    }
+}
+
+/// A time as cl-list sends it (and writes it as `listed_after`): UTC, `Z`, fractions as needed.
+pub fn as_sent(time: &str) -> String {
+    time.parse::<jiff::Timestamp>()
+        .unwrap()
+        .strftime("%Y-%m-%dT%H:%M:%S%.fZ")
+        .to_string()
+}
+
+/// Lines without the `listed_after` cl-list adds, for listings that start from an age.
+pub fn without_listed_after(lines: &str) -> String {
+    lines
+        .lines()
+        .map(|l| match l.find(",\"listed_after\":\"") {
+            Some(at) => format!("{}}}\n", &l[..at]),
+            None => format!("{l}\n"),
+        })
+        .collect()
+}
+
+/// `after` as cl-list sends it to list what follows `cursor`: a microsecond earlier.
+pub fn just_before(cursor: &str) -> String {
+    let ts: jiff::Timestamp = cursor.parse().unwrap();
+    (ts - jiff::SignedDuration::from_micros(1))
+        .strftime("%Y-%m-%dT%H:%M:%S%.fZ")
+        .to_string()
+}
+
+/// The files cl-list prints from each page of a listing of `files` at `limit`, with each
+/// page's cursor: every page after the first is asked from just before the cursor, so it
+/// brings the files at the cursor again, which are not printed twice.
+pub fn pages(files: &[FileInfo], limit: usize) -> Vec<(Vec<&FileInfo>, String)> {
+    let time = |f: &FileInfo| f.end_time.parse::<jiff::Timestamp>().unwrap();
+    let (mut pages, mut start, mut printed) = (Vec::new(), 0, std::collections::HashSet::new());
+    loop {
+        let page = &files[start..files.len().min(start + limit)];
+        let Some(last) = page.last() else {
+            return pages;
+        };
+        let new = page
+            .iter()
+            .filter(|f| printed.insert(f.id.clone()))
+            .collect();
+        pages.push((new, last.end_time.clone()));
+        if start + limit >= files.len() {
+            return pages;
+        }
+        let next = files.iter().position(|f| time(f) >= time(last)).unwrap();
+        assert!(next > start, "a group of tied files larger than the page");
+        start = next;
     }
 }
 
@@ -114,6 +270,11 @@ impl Sim {
 
     pub fn key(&self) -> &str {
         self.inner.key()
+    }
+
+    /// From now on the key is refused (401), as after an admin revoked it.
+    pub fn revoke_key(&self) {
+        self.inner.revoke_key();
     }
 
     pub fn base_url(&self) -> &str {
@@ -192,14 +353,24 @@ impl Sim {
 
     /// What cl-list must print for `files` listed with page size `limit`.
     pub fn listing(&self, principal: &str, files: &[FileInfo], limit: usize) -> String {
+        self.listing_after(principal, files, limit, BEFORE_ALL)
+    }
+
+    /// As [`Sim::listing`], for a listing that started from `after`.
+    pub fn listing_after(
+        &self,
+        principal: &str,
+        files: &[FileInfo],
+        limit: usize,
+        after: &str,
+    ) -> String {
         let mut out = String::new();
-        for page in files.chunks(limit) {
-            let cursor = &page.last().unwrap().end_time;
+        for (page, cursor) in pages(files, limit) {
             for f in page {
                 out.push_str(&format!(
                     "{{\"id\":\"{}\",\"event_type\":\"{}\",\"end_time\":\"{}\",\"file_name\":\"{}\",\
                      \"file_size\":{},\"file_sha256\":\"{}\",\"principal\":\"{principal}\",\
-                     \"cursor\":\"{cursor}\"}}\n",
+                     \"cursor\":\"{cursor}\",\"listed_after\":\"{after}\"}}\n",
                     f.id, f.event_type, f.end_time, f.file_name, f.size, f.sha256
                 ));
             }
@@ -386,6 +557,22 @@ impl TestCommand {
     }
 }
 
+/// Whether any process of the process group `group` is still running (a zombie is not: its
+/// files, and the locks on them, are closed).
+pub fn group_running(group: u32) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            return false;
+        };
+        // After the command in parentheses: the state, the parent, the process group.
+        let Some((_, rest)) = stat.rsplit_once(") ") else {
+            return false;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        fields.len() > 2 && !["Z", "X"].contains(&fields[0]) && fields[2] == group.to_string()
+    })
+}
+
 /// Sends `signal` (`TERM`, `INT`, `KILL`) to a process, or with `group` to its whole group.
 pub fn signal(pid: u32, signal: &str, group: bool) {
     let target = if group {
@@ -464,6 +651,19 @@ pub fn normalize_ms(text: &str) -> String {
     out
 }
 
+/// The `"id"` of each JSON line of `lines` (a listing or a manifest), in order.
+pub fn ids_of(lines: &str) -> Vec<String> {
+    lines
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
 /// Every file below `dir`, relative, sorted.
 pub fn tree(dir: &Path) -> Vec<String> {
     fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
@@ -540,4 +740,51 @@ impl Server for Canned {
             .env("COMPLIANCE_API_BASE", self.base_url());
         cmd
     }
+}
+
+/// Runs `script` in `dir` `kills + 1` times: each of the first `kills` runs is sent SIGKILL
+/// (its whole process group) at a random moment of up to `spread_ms` (the scenario, drawn
+/// from `seed`), and the next starts only once every process of the killed one is gone (a
+/// dying tool may still hold a lock). The last run must finish with success. Returns how
+/// many runs were really killed, and each run's stdout.
+pub fn kill_and_rerun(
+    sim: &Sim,
+    script: &str,
+    dir: &Path,
+    kills: usize,
+    seed: u64,
+    spread_ms: u64,
+) -> (usize, Vec<Vec<u8>>) {
+    let mut rng = cl_sim::rng::Rng::new(seed, b"kill moments");
+    let mut killed = 0;
+    let mut outputs = Vec::new();
+    for run in 0..=kills {
+        let out_path = dir.join(format!("out.{run}"));
+        let mut child = sim.sh(script).current_dir(dir).spawn(None, &out_path);
+        if run < kills {
+            std::thread::sleep(Duration::from_millis(20 + rng.below(spread_ms)));
+            if child.try_wait().unwrap().is_none() {
+                signal(child.id(), "KILL", true);
+                killed += 1;
+            }
+            let _ = child.wait();
+            wait_until(
+                Duration::from_secs(60),
+                "the killed pipeline to be gone",
+                || !group_running(child.id()),
+            );
+        } else {
+            let status = child.wait().unwrap();
+            let mut err = String::new();
+            child
+                .stderr
+                .as_mut()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            assert!(status.success(), "the last run must finish: {err}");
+        }
+        outputs.push(std::fs::read(&out_path).unwrap());
+    }
+    (killed, outputs)
 }
