@@ -61,6 +61,29 @@ fn listing(sim: &Sim, dir: &Path, types: &str) {
     std::fs::write(dir.join("listing"), lines).unwrap();
 }
 
+/// Stdout that is a regular file takes the kept runs of a file too large for memory straight
+/// from its spool (a kernel copy): the same bytes as through a pipe, each event once.
+#[test]
+fn a_stdout_file_gets_each_event_once_from_files_too_large_for_memory() {
+    let sim = Sim::with(|c| {
+        c.dataset.files_per_type = 4;
+        c.dataset.repeat = 3;
+        // Past the 1 MiB a waiting file may keep in memory: each goes to a spool file.
+        c.dataset.file_size = 3 << 20;
+        c.dataset.start = cl_sim::dataset::DatasetConfig::start_before_now(4, c.dataset.interval);
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let files = sim.all_files(&["AUTH_LOG"]);
+    listing(&sim, dir.path(), "AUTH_LOG");
+    sim.sh("cl-fetch -q -j 4 --events --dedup seen.db < listing > out.jsonl")
+        .current_dir(dir.path())
+        .assert_exit(0);
+    let out = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
+    let want = unique_events(&sim, &files);
+    assert!(repeats(&sim, &files) >= 9);
+    assert!(out == want, "{} bytes, want {}", out.len(), want.len());
+}
+
 #[test]
 fn stdout_gets_each_event_once_across_files_and_runs() {
     let sim = repeating(8);

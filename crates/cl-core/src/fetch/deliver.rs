@@ -106,6 +106,9 @@ pub(crate) struct Delivery<'a> {
     pub(crate) summary: Summary,
     /// The output, when it is a regular file, to flush to disk before recording files.
     pub(crate) out_file: Option<File>,
+    /// Where in `out_file` the disk was last asked to start writing (see
+    /// [`Delivery::start_writeback`]).
+    pub(crate) writeback_from: u64,
     /// How long saves of the state may wait after a batch (see [`SAVE_EVERY_IN_DIR`]).
     pub(crate) save_every: std::time::Duration,
     /// When the state was last saved.
@@ -149,9 +152,12 @@ impl Delivery<'_> {
                     let out = &mut *self.out;
                     let observer = self.observer;
                     staged
-                        .write_kept(out, &kept, &mut |line| said_dropped(observer, &file, line))
+                        .write_kept(out, self.out_file.as_ref(), &kept, &mut |line| {
+                            said_dropped(observer, &file, line)
+                        })
                         .map_err(writing)?;
                     self.out.flush().map_err(writing)?;
+                    self.start_writeback();
                     self.remember(&file, &staged, &kept)?;
                     self.summary.dropped_events += dropped;
                     self.delivered(&file, verified.bytes, false);
@@ -169,6 +175,7 @@ impl Delivery<'_> {
                     _ => staged.write_to(self.out).map_err(writing)?,
                 }
                 self.out.flush().map_err(writing)?;
+                self.start_writeback();
                 self.delivered(&file, verified.bytes, false);
             }
             // Under DIR, a file in place is an earlier run's delivery: kept as it is (its
@@ -203,7 +210,7 @@ impl Delivery<'_> {
                         .run(|| {
                             let verified = staged.verified;
                             exec::hand_over(command, &file, &verified, &mut |w| {
-                                staged.write_kept(w, &kept, &mut |_| {})
+                                staged.write_kept(w, None, &kept, &mut |_| {})
                             })
                         })
                         .map(|()| None),
@@ -219,9 +226,7 @@ impl Delivery<'_> {
                 // Said once the file is out: only then are its events left out for good.
                 if dropped > 0 {
                     staged
-                        .write_kept(&mut std::io::sink(), &kept, &mut |line| {
-                            said_dropped(observer, &file, line)
-                        })
+                        .each_dropped(&kept, &mut |line| said_dropped(observer, &file, line))
                         .map_err(|e| Error::io(format!("reading {}", file.id), e))?;
                 }
                 self.remember(&file, &staged, &kept)?;
@@ -317,12 +322,32 @@ impl Delivery<'_> {
         Ok(())
     }
 
+    /// With a regular file as stdout that the next save flushes to disk (`--state`,
+    /// `--dedup`): has the disk start on what was written since the last call, every few
+    /// MiB, so that flush overlaps the downloads instead of following them.
+    fn start_writeback(&mut self) {
+        let Some(file) = &self.out_file else {
+            return;
+        };
+        if self.checkpoint.is_none() && self.dedup.is_none() {
+            return;
+        }
+        use std::io::Seek;
+        let Ok(at) = (&*file).stream_position() else {
+            return;
+        };
+        if at.saturating_sub(self.writeback_from) >= durable::WRITEBACK_EVERY {
+            durable::start_writeback(file, self.writeback_from, at - self.writeback_from);
+            self.writeback_from = at;
+        }
+    }
+
     /// `--dedup`: which events of a file to deliver, and how many are left out.
     fn sift(&mut self, staged: &mut Staged) -> Result<(Vec<bool>, u64)> {
         let Some(dedup) = &mut self.dedup else {
             return Ok((vec![true; staged.marks.len()], 0));
         };
-        let kept = dedup.keep(&staged.marks)?;
+        let kept = dedup.keep_sorted(&staged.marks, &staged.sorted)?;
         let dropped = kept.iter().filter(|k| !**k).count() as u64;
         Ok((kept, dropped))
     }
@@ -339,7 +364,7 @@ impl Delivery<'_> {
             .and_then(|t| t.parse::<jiff::Timestamp>().ok())
             .unwrap_or_else(jiff::Timestamp::now)
             .as_second();
-        dedup.delivered(carrier, &staged.marks, kept, fallback)
+        dedup.delivered_sorted(carrier, &staged.marks, &staged.sorted, kept, fallback)
     }
 
     /// `--dedup` under DIR: a file an earlier run stored at `path`: its digest for the
@@ -397,7 +422,7 @@ impl Delivery<'_> {
         durable::write_file(path, writing, |temp| {
             let mut hashing = crate::model::sha256::HashingWriter::new(temp);
             staged
-                .write_kept(&mut hashing, kept, &mut |_| {})
+                .write_kept(&mut hashing, None, kept, &mut |_| {})
                 .map_err(|e| Error::io(writing(), e))?;
             let hasher = hashing.hasher;
             let (bytes, ends_with_newline) = (hasher.bytes(), hasher.ends_with_newline());
@@ -530,6 +555,7 @@ mod tests {
             },
             events: None,
             marks: Vec::new(),
+            sorted: Default::default(),
         };
         Outcome::Ready {
             file: file(id, end),
@@ -548,6 +574,7 @@ mod tests {
             checkpoint: Some(Checkpoint::open(&state, 0).unwrap()),
             summary: Summary::default(),
             out_file: None,
+            writeback_from: 0,
             save_every: std::time::Duration::ZERO,
             last_save: std::time::Instant::now(),
             dedup: None,
@@ -597,6 +624,7 @@ mod tests {
             checkpoint: Some(Checkpoint::open(&state, 0).unwrap()),
             summary: Summary::default(),
             out_file: None,
+            writeback_from: 0,
             save_every: std::time::Duration::ZERO,
             last_save: std::time::Instant::now(),
             dedup: None,

@@ -58,6 +58,8 @@ pub(crate) struct Staged {
     pub(crate) events: Option<u64>,
     /// With `--dedup`: one mark per value, in order.
     pub(crate) marks: Vec<Mark>,
+    /// With `--dedup`: the marks sorted out for the lookup.
+    pub(crate) sorted: crate::store::dedup::Sorted,
 }
 
 impl Staged {
@@ -71,35 +73,53 @@ impl Staged {
     }
 
     /// Writes on the values that `keep` says (one flag per mark), and hands each value left
-    /// out to `dropped`.
+    /// out to `dropped`. Runs of kept values are written whole, each in one copy; with
+    /// `direct` (the regular file under `out`), a spilled file's runs are copied by the kernel.
     pub(crate) fn write_kept(
         &mut self,
         out: &mut dyn Write,
+        direct: Option<&std::fs::File>,
         keep: &[bool],
         dropped: &mut dyn FnMut(&[u8]),
     ) -> std::io::Result<()> {
-        use crate::store::spool::Reread;
-        use std::io::{BufRead, Read};
-        let mut reader = std::io::BufReader::with_capacity(256 << 10, self.spool.open()?);
-        // A line at a time: buffered, not a write each.
-        let mut out = std::io::BufWriter::with_capacity(256 << 10, out);
+        let direct = direct.filter(|_| self.spool.spilled());
+        if direct.is_some() {
+            out.flush()?;
+        }
         let mut start = 0;
-        let mut line = Vec::new();
+        let mut run = None;
         for (mark, keep) in self.marks.iter().zip(keep) {
-            let len = mark.end - start;
-            start = mark.end;
             if *keep {
-                let copied = std::io::copy(&mut (&mut reader).take(len), &mut out)?;
-                if copied != len {
-                    return Err(std::io::ErrorKind::UnexpectedEof.into());
-                }
+                run.get_or_insert(start);
             } else {
-                line.clear();
-                reader.read_until(b'\n', &mut line)?;
+                if let Some(from) = run.take() {
+                    self.spool.copy_range(from, start - from, out, direct)?;
+                }
+                let line = self.spool.read_range(start, mark.end - start)?;
                 dropped(&line);
             }
+            start = mark.end;
+        }
+        if let Some(from) = run {
+            self.spool.copy_range(from, start - from, out, direct)?;
         }
         out.flush()
+    }
+
+    /// Hands each value that `keep` leaves out to `dropped`, reading nothing else.
+    pub(crate) fn each_dropped(
+        &mut self,
+        keep: &[bool],
+        dropped: &mut dyn FnMut(&[u8]),
+    ) -> std::io::Result<()> {
+        let mut start = 0;
+        for (mark, keep) in self.marks.iter().zip(keep) {
+            if !*keep {
+                dropped(&self.spool.read_range(start, mark.end - start)?);
+            }
+            start = mark.end;
+        }
+        Ok(())
     }
 }
 
@@ -255,6 +275,11 @@ impl Preparer {
         });
         // They wait for the file's turn: no slack from growing.
         marks.shrink_to_fit();
+        // Sorted out here, beside the other workers, not in the delivery thread.
+        let sorted = match self.dedup {
+            true => crate::store::dedup::Sorted::of(&marks)?,
+            false => Default::default(),
+        };
         let events = match framing {
             None => None,
             Some(framing) => match framing {
@@ -274,6 +299,7 @@ impl Preparer {
             verified,
             events,
             marks,
+            sorted,
         })
     }
 

@@ -243,6 +243,7 @@ pub fn run(
         checkpoint,
         summary: Summary::default(),
         out_file: options.out_file,
+        writeback_from: 0,
         save_every,
         last_save: std::time::Instant::now(),
         dedup,

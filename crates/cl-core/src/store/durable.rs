@@ -107,7 +107,7 @@ struct Writeback<'a> {
 }
 
 /// How much is written before the disk is asked to start on it.
-const WRITEBACK_EVERY: u64 = 8 << 20;
+pub const WRITEBACK_EVERY: u64 = 8 << 20;
 
 impl<'a> Writeback<'a> {
     fn new(file: &'a File) -> Self {
@@ -124,18 +124,7 @@ impl Write for Writeback<'_> {
         let n = (&*self.file).write(data)?;
         self.written += n as u64;
         if self.written - self.started >= WRITEBACK_EVERY {
-            // POSIX_FADV_DONTNEED on Linux starts writeback of the range without waiting for
-            // it (and drops it from the cache once clean: nothing reads it back). Advice
-            // only: if it fails, the final flush does all the work, as without it.
-            #[cfg(target_os = "linux")]
-            if let Some(len) = std::num::NonZeroU64::new(self.written - self.started) {
-                let _ = rustix::fs::fadvise(
-                    self.file,
-                    self.started,
-                    Some(len),
-                    rustix::fs::Advice::DontNeed,
-                );
-            }
+            start_writeback(self.file, self.started, self.written - self.started);
             self.started = self.written;
         }
         Ok(n)
@@ -144,6 +133,19 @@ impl Write for Writeback<'_> {
     fn flush(&mut self) -> io::Result<()> {
         (&*self.file).flush()
     }
+}
+
+/// Has the system start putting `len` bytes of `file` from `from` on disk, without waiting:
+/// a later flush finds little left to do. POSIX_FADV_DONTNEED on Linux starts writeback of
+/// the range (and drops it from the cache once clean: nothing reads it back). Advice only:
+/// if it fails, or elsewhere than Linux, the flush does all the work, as without it.
+pub fn start_writeback(file: &File, from: u64, len: u64) {
+    #[cfg(target_os = "linux")]
+    if let Some(len) = std::num::NonZeroU64::new(len) {
+        let _ = rustix::fs::fadvise(file, from, Some(len), rustix::fs::Advice::DontNeed);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, from, len);
 }
 
 /// Renames a temporary file, already on disk, over `path`.

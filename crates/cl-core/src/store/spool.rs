@@ -110,6 +110,54 @@ impl Spool {
         Ok(true)
     }
 
+    /// Writes `len` bytes from offset `from` to `out`; when the contents have spilled and
+    /// `direct` is given (the file under `out`, flushed), the kernel copies them straight
+    /// into it (`copy_file_range` on Linux).
+    pub fn copy_range(
+        &mut self,
+        from: u64,
+        len: u64,
+        out: &mut dyn Write,
+        direct: Option<&File>,
+    ) -> io::Result<()> {
+        let short = || io::Error::from(io::ErrorKind::UnexpectedEof);
+        match &mut self.file {
+            None => {
+                let start = usize::try_from(from).map_err(|_| short())?;
+                let end = usize::try_from(from + len).map_err(|_| short())?;
+                out.write_all(self.memory.get(start..end).ok_or_else(short)?)
+            }
+            Some(file) => {
+                file.seek(SeekFrom::Start(from))?;
+                let copied = match direct {
+                    Some(direct) => io::copy(&mut (&*file).take(len), &mut &*direct)?,
+                    None => {
+                        let mut buf = vec![0u8; (256 << 10).min(len as usize)];
+                        let mut left = len;
+                        while left > 0 {
+                            let want = buf.len().min(left as usize);
+                            let n = file.read(&mut buf[..want])?;
+                            if n == 0 {
+                                break;
+                            }
+                            out.write_all(&buf[..n])?;
+                            left -= n as u64;
+                        }
+                        len - left
+                    }
+                };
+                if copied == len { Ok(()) } else { Err(short()) }
+            }
+        }
+    }
+
+    /// The `len` bytes at offset `from`.
+    pub fn read_range(&mut self, from: u64, len: u64) -> io::Result<Vec<u8>> {
+        let mut bytes = Vec::with_capacity(len as usize);
+        self.copy_range(from, len, &mut bytes, None)?;
+        Ok(bytes)
+    }
+
     /// Adds `data` at the end, after the contents may have been read.
     pub fn append(&mut self, data: &[u8]) -> io::Result<()> {
         if let Some(file) = &mut self.file {
@@ -188,6 +236,32 @@ impl Drop for Spool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges_read_back_from_memory_and_from_disk_and_into_a_file() {
+        let budget = MemoryBudget::new(100);
+        let mut small = Spool::new(64, budget.clone());
+        small.write_all(b"0123456789").unwrap();
+        let mut large = Spool::new(4, budget);
+        large.write_all(b"0123456789").unwrap();
+        assert!(large.spilled() && !small.spilled());
+        for spool in [&mut small, &mut large] {
+            assert_eq!(spool.read_range(2, 3).unwrap(), b"234");
+            assert_eq!(spool.read_range(0, 10).unwrap(), b"0123456789");
+            assert!(spool.read_range(8, 3).is_err(), "past the end");
+        }
+        let mut file = tempfile::tempfile().unwrap();
+        large
+            .copy_range(7, 3, &mut io::sink(), Some(&file))
+            .unwrap();
+        large
+            .copy_range(0, 2, &mut io::sink(), Some(&file))
+            .unwrap();
+        let mut back = String::new();
+        file.seek(SeekFrom::Start(0)).unwrap();
+        file.read_to_string(&mut back).unwrap();
+        assert_eq!(back, "78901");
+    }
 
     #[test]
     fn small_stays_in_memory_large_spills_and_both_read_back() {
