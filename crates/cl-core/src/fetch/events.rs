@@ -47,14 +47,72 @@ struct Head<'a> {
 fn seconds(raw: &RawValue) -> Option<i64> {
     let text = raw.get();
     if let Some(quoted) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
-        return quoted
-            .parse::<jiff::Timestamp>()
-            .ok()
-            .map(|t| t.as_second());
+        return rfc3339_seconds(quoted).or_else(|| {
+            quoted
+                .parse::<jiff::Timestamp>()
+                .ok()
+                .map(|t| t.as_second())
+        });
     }
     let n: f64 = text.parse().ok()?;
     let n = if n.abs() >= 1e11 { n / 1000.0 } else { n };
     n.is_finite().then_some(n as i64)
+}
+
+/// The common shape of an event's time, read without a general parser:
+/// `YYYY-MM-DDTHH:MM:SS`, an optional fraction, then `Z` or `+00:00`. Anything else (other
+/// offsets, lower-case letters, leap seconds…) is `None`, left to jiff.
+fn rfc3339_seconds(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| -> Option<i64> {
+        b.get(range)?.iter().try_fold(0i64, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + i64::from(d - b'0'))
+        })
+    };
+    let at = |i: usize, c: u8| b.get(i) == Some(&c);
+    if !(at(4, b'-') && at(7, b'-') && at(10, b'T') && at(13, b':') && at(16, b':')) {
+        return None;
+    }
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    let mut rest = &b[19..];
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let n = fraction.iter().take_while(|d| d.is_ascii_digit()).count();
+        if n == 0 || n > 9 {
+            return None;
+        }
+        rest = &fraction[n..];
+    }
+    if rest != b"Z" && rest != b"+00:00" {
+        return None;
+    }
+    let month_days = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days_in_month = match month {
+        2 if leap => 29,
+        1..=12 => month_days[(month - 1) as usize],
+        _ => return None,
+    };
+    // Before 1970 jiff rounds a fraction toward zero, not down, and it reads nothing after
+    // 9999-12-30: both left to it.
+    if !(1970..=9998).contains(&year)
+        || day < 1
+        || day > days_in_month
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second)
 }
 
 /// Where the values go: the output, its length so far, the count, and the marks.
@@ -273,13 +331,17 @@ fn json_lines(source: &mut dyn Reread, from: u64, sink: &mut Sink<'_>) -> Result
         if !text.is_empty() {
             let parsed = match marked {
                 // Only an object has fields (serde would take an array for the struct).
-                true if text.starts_with(b"{") => match serde_json::from_slice::<Head<'_>>(text) {
-                    // A whole object: its text is the line's.
-                    Ok(head) => std::str::from_utf8(text).ok().map(|t| (t, Some(head))),
-                    Err(_) => serde_json::from_slice::<&RawValue>(text)
-                        .ok()
-                        .map(|v| (v.get(), None)),
-                },
+                // UTF-8 checked once, for the whole line; then parsed as text, which serde
+                // does not check again field by field.
+                true if text.starts_with(b"{") => std::str::from_utf8(text).ok().and_then(|t| {
+                    match serde_json::from_str::<Head<'_>>(t) {
+                        // A whole object: its text is the line's.
+                        Ok(head) => Some((t, Some(head))),
+                        Err(_) => serde_json::from_str::<&RawValue>(t)
+                            .ok()
+                            .map(|v| (v.get(), None)),
+                    }
+                }),
                 _ => serde_json::from_slice::<&RawValue>(text)
                     .ok()
                     .map(|v| (v.get(), None)),
@@ -312,6 +374,42 @@ fn locate(input: Box<dyn Read + '_>, line: usize, column: usize) -> io::Result<u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_common_time_shape_is_read_as_jiff_reads_it_and_the_rest_is_left_to_jiff() {
+        for text in [
+            "2026-07-16T00:05:48.988870+00:00",
+            "2026-07-16T00:05:48Z",
+            "1970-01-01T00:00:00Z",
+            "2000-02-29T12:00:00.123456789Z",
+            "2100-03-01T00:00:00+00:00",
+            "9998-12-31T23:59:59Z",
+        ] {
+            let jiff = text.parse::<jiff::Timestamp>().unwrap().as_second();
+            assert_eq!(rfc3339_seconds(text), Some(jiff), "{text}");
+        }
+        for text in [
+            "2026-07-16T00:05:48+02:00",
+            "2026-07-16t00:05:48z",
+            "2026-02-30T00:00:00Z",
+            "2100-02-29T00:00:00Z",
+            "2026-07-16T24:00:00Z",
+            "2026-07-16T00:05:60Z",
+            "2026-07-16T00:05:48.Z",
+            "2026-07-16T00:05:48.1234567890Z",
+            "2026-07-16 00:05:48Z",
+            "2026-07-16T00:05:48",
+            "2026-7-16T00:05:48Z",
+            "+2026-07-16T00:05:48Z",
+            "1969-12-31T23:59:59.5Z",
+            "9999-12-31T23:59:59Z",
+        ] {
+            assert_eq!(rfc3339_seconds(text), None, "{text}");
+        }
+        // What the fast path leaves, jiff still reads.
+        let raw = RawValue::from_string("\"2026-07-16T02:05:48+02:00\"".into()).unwrap();
+        assert_eq!(seconds(&raw), rfc3339_seconds("2026-07-16T00:05:48Z"));
+    }
 
     fn run(input: &[u8]) -> Result<(String, u64), Framing> {
         let mut out = Vec::new();

@@ -64,6 +64,16 @@ fn entry(at: i64, key: &[u8; 16]) -> Entry {
     out
 }
 
+/// An entry as integers, which compare as its bytes do (inlined: no call to `memcmp`).
+#[inline]
+fn ordered(entry: &Entry) -> (u64, u128) {
+    let (time, key) = entry.split_at(8);
+    (
+        u64::from_be_bytes(time.try_into().unwrap_or_default()),
+        u128::from_be_bytes(key.try_into().unwrap_or_default()),
+    )
+}
+
 /// The hour of an entry, ordered as its time.
 fn hour_of(entry: &Entry) -> u64 {
     let mut time = [0; 8];
@@ -102,6 +112,57 @@ impl std::hash::Hasher for KeyHasher {
 }
 
 type KeySet = HashSet<[u8; 16], std::hash::BuildHasherDefault<KeyHasher>>;
+
+/// What can be worked out of a file's marks alone, before its turn (the workers do it, side
+/// by side), so that the delivery thread only looks up and writes: which values are the
+/// first of their event within the file, and the order of the timed ones by entry.
+#[derive(Debug, Default)]
+pub struct Sorted {
+    /// Per mark: false for a later copy of an event earlier in the file.
+    first: Vec<bool>,
+    /// The places of the first copies that have a time, in entry order.
+    order: Vec<u32>,
+}
+
+impl Sorted {
+    /// Sorts out the marks of one file.
+    pub fn of(marks: &[Mark]) -> Result<Sorted> {
+        if u32::try_from(marks.len()).is_err() {
+            return Err(Error::io(
+                "sorting the events of a file",
+                std::io::Error::other("more than 4,294,967,295 events in one file"),
+            ));
+        }
+        let mut here = KeySet::with_capacity_and_hasher(marks.len(), Default::default());
+        let first: Vec<bool> = marks.iter().map(|m| here.insert(m.key)).collect();
+        drop(here);
+        let mut order: Vec<u32> = (0..marks.len() as u32)
+            .filter(|&i| first[i as usize] && marks[i as usize].at().is_some())
+            .collect();
+        order.sort_unstable_by_key(|&i| ordered_mark(&marks[i as usize]));
+        Ok(Sorted { first, order })
+    }
+}
+
+/// A timed mark's entry as integers (see [`ordered`]), without building the entry.
+#[inline]
+fn ordered_mark(mark: &Mark) -> (u64, u128) {
+    (
+        (mark.at().unwrap_or_default() as u64) ^ (1 << 63),
+        u128::from_be_bytes(mark.key),
+    )
+}
+
+/// The hour of a timed mark, as [`hour_of`] its entry.
+#[inline]
+fn hour_of_mark(mark: &Mark) -> u64 {
+    (mark.at().unwrap_or_default().div_euclid(3600) as u64) ^ (1 << 63)
+}
+
+/// The entry of a timed mark.
+fn entry_of(mark: &Mark) -> Entry {
+    entry(mark.at().unwrap_or_default(), &mark.key)
+}
 
 /// Names the file that carried an event: 8 bytes of a SHA-256 of its principal and id.
 pub fn carrier(principal: &str, id: &str) -> u64 {
@@ -177,35 +238,28 @@ impl Dedup {
     /// for one delivered before (by any file, in this run or an earlier one), or that came
     /// earlier in this file. Nothing is remembered until [`Dedup::delivered`].
     pub fn keep(&mut self, marks: &[Mark]) -> Result<Vec<bool>> {
+        self.keep_sorted(marks, &Sorted::of(marks)?)
+    }
+
+    /// As [`Dedup::keep`], with the marks already sorted out ([`Sorted::of`]).
+    pub fn keep_sorted(&mut self, marks: &[Mark], sorted: &Sorted) -> Result<Vec<bool>> {
         let path = self.path.clone();
         let failed = |e: &dyn std::fmt::Display| store_error(&path, e);
-        let mut kept = vec![true; marks.len()];
-        // Later copies within the file.
-        let mut here = KeySet::with_capacity_and_hasher(marks.len(), Default::default());
-        for (mark, kept) in marks.iter().zip(&mut kept) {
-            *kept = here.insert(mark.key);
-        }
-        drop(here);
-        // The file's timed entries in order, each with its event's place, merged hour by hour
-        // against the parts of that hour.
-        let mut timed: Vec<(Entry, usize)> = marks
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| kept[*i])
-            .filter_map(|(i, m)| m.at().map(|at| (entry(at, &m.key), i)))
-            .collect();
-        timed.sort_unstable();
+        let mut kept = sorted.first.clone();
         let txn = self.txn()?;
         {
+            // The file's timed entries in order, merged hour by hour against the parts of
+            // that hour.
             let parts = txn.open_table(PARTS).map_err(|e| failed(&e))?;
-            for hour in timed.chunk_by(|a, b| hour_of(&a.0) == hour_of(&b.0)) {
-                let h = hour_of(&hour[0].0);
+            let hour_at = |i: &u32| hour_of_mark(&marks[*i as usize]);
+            for hour in sorted.order.chunk_by(|a, b| hour_at(a) == hour_at(b)) {
+                let h = hour_at(&hour[0]);
                 for part in parts
                     .range((h, 0)..=(h, u64::MAX))
                     .map_err(|e| failed(&e))?
                 {
                     let (_, part) = part.map_err(|e| failed(&e))?;
-                    for place in found(hour, entries(part.value())) {
+                    for place in found(marks, hour, entries(part.value())) {
                         kept[place] = false;
                     }
                 }
@@ -233,26 +287,41 @@ impl Dedup {
         kept: &[bool],
         fallback: i64,
     ) -> Result<()> {
+        self.delivered_sorted(carrier, marks, &Sorted::of(marks)?, kept, fallback)
+    }
+
+    /// As [`Dedup::delivered`], with the marks already sorted out ([`Sorted::of`]).
+    pub fn delivered_sorted(
+        &mut self,
+        carrier: u64,
+        marks: &[Mark],
+        sorted: &Sorted,
+        kept: &[bool],
+        fallback: i64,
+    ) -> Result<()> {
         let path = self.path.clone();
         let failed = |e: &dyn std::fmt::Display| store_error(&path, e);
-        let mut new: Vec<Entry> = Vec::with_capacity(marks.len());
+        let kept_here = |i: usize| kept.get(i).copied().unwrap_or(false);
+        // In entry order already, each event once: the first copies, sorted by the worker.
+        let new: Vec<Entry> = sorted
+            .order
+            .iter()
+            .map(|&i| i as usize)
+            .filter(|&i| kept_here(i))
+            .map(|i| entry_of(&marks[i]))
+            .collect();
         let mut written = 0;
         let txn = self.txn()?;
         {
             let mut untimed = txn.open_table(UNTIMED).map_err(|e| failed(&e))?;
-            for (mark, _) in marks.iter().zip(kept).filter(|(_, k)| **k) {
-                match mark.at() {
-                    Some(at) => new.push(entry(at, &mark.key)),
-                    None => {
-                        untimed
-                            .insert(untimed_key(&mark.key), &(carrier, fallback))
-                            .map_err(|e| failed(&e))?;
-                        written += 1;
-                    }
+            for (i, mark) in marks.iter().enumerate() {
+                if mark.at().is_none() && kept_here(i) && sorted.first.get(i) == Some(&true) {
+                    untimed
+                        .insert(untimed_key(&mark.key), &(carrier, fallback))
+                        .map_err(|e| failed(&e))?;
+                    written += 1;
                 }
             }
-            new.sort_unstable();
-            new.dedup();
             let mut meta = txn.open_table(META).map_err(|e| failed(&e))?;
             let mut seq = meta
                 .get("next")
@@ -371,20 +440,43 @@ impl Dedup {
     }
 }
 
-/// The places of the file's `entries` (sorted, one hour's) that `part` (sorted) holds: a
-/// merge of the two, or a binary search per entry when the part is much the larger.
-fn found<'a>(entries: &'a [(Entry, usize)], part: &'a [Entry]) -> impl Iterator<Item = usize> + 'a {
-    let search = entries.len().saturating_mul(16) < part.len();
-    let mut at = 0;
-    entries.iter().filter_map(move |(entry, place)| {
+/// The places of the file's timed first copies (`order`, sorted, one hour's) whose entries
+/// `part` (sorted) holds: a merge of the two over the range where they overlap (found by
+/// binary search: consecutive files share few times), or a binary search per entry when the
+/// part is much the larger.
+fn found(marks: &[Mark], order: &[u32], part: &[Entry]) -> Vec<usize> {
+    let wanted = |place: &u32| ordered_mark(&marks[*place as usize]);
+    let (Some(first), Some(last)) = (order.first(), part.last()) else {
+        return Vec::new();
+    };
+    let mut at = part.partition_point(|p| ordered(p) < wanted(first));
+    if at == part.len() || ordered(last) < wanted(first) {
+        return Vec::new();
+    }
+    let search = order.len().saturating_mul(16) < part.len() - at;
+    let mut out = Vec::new();
+    for place in order {
+        let want = wanted(place);
         if search {
-            return part.binary_search(entry).is_ok().then_some(*place);
+            if part[at..]
+                .binary_search_by(|p| ordered(p).cmp(&want))
+                .is_ok()
+            {
+                out.push(*place as usize);
+            }
+            continue;
         }
-        while at < part.len() && part[at] < *entry {
+        while at < part.len() && ordered(&part[at]) < want {
             at += 1;
         }
-        (at < part.len() && part[at] == *entry).then_some(*place)
-    })
+        if at == part.len() {
+            break;
+        }
+        if ordered(&part[at]) == want {
+            out.push(*place as usize);
+        }
+    }
+    out
 }
 
 /// Creates an empty store at `path` whole: made under a temporary name beside it, flushed,
@@ -500,6 +592,29 @@ mod tests {
         let want: Vec<bool> = (0..200).map(|n| n % 2 == 1).collect();
         assert_eq!(kept, want);
         assert_eq!(d.len().unwrap(), 202);
+    }
+
+    #[test]
+    fn found_looks_only_where_the_file_and_a_part_overlap() {
+        let marks: Vec<Mark> = (10..20u8).map(|n| mark(n, Some(i64::from(n)))).collect();
+        let sorted = Sorted::of(&marks).unwrap();
+        let part = |range: std::ops::Range<u8>| -> Vec<Entry> {
+            range.map(|n| entry(i64::from(n), &[n; 16])).collect()
+        };
+        assert!(
+            found(&marks, &sorted.order, &part(0..10)).is_empty(),
+            "all before"
+        );
+        assert!(
+            found(&marks, &sorted.order, &part(20..30)).is_empty(),
+            "all after"
+        );
+        assert_eq!(found(&marks, &sorted.order, &part(5..12)), [0, 1]);
+        assert_eq!(found(&marks, &sorted.order, &part(18..25)), [8, 9]);
+        // A part much larger than the file: searched, from where the file begins.
+        let big = part(0..250);
+        assert_eq!(found(&marks, &sorted.order[..2], &big), [0, 1]);
+        assert_eq!(found(&marks, &sorted.order, &[]), Vec::<usize>::new());
     }
 
     #[test]
