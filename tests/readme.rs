@@ -186,9 +186,9 @@ const SPECS: &[Spec] = &[
         how: run("", ""),
     },
     Spec {
-        key: "cl-fetch -q --events --dedup seen.db > auth.unique.jsonl",
+        key: "cl-fetch --events --dedup seen.db >> auth.unique.jsonl",
         how: run(
-            "cd ~/cl-recipes && rm -f seen.db",
+            "cd ~/cl-recipes && rm -f seen.db auth.unique.jsonl",
             "cd ~/cl-recipes
              [ \"$(wc -l < auth.unique.jsonl)\" -gt 0 ]
              [ \"$(jq -r .event_id auth.unique.jsonl | sort | uniq -d | wc -l)\" -eq 0 ]",

@@ -233,6 +233,9 @@ fn a_state_file_that_cannot_be_read_is_a_usage_error_and_is_left_alone() {
 
 #[test]
 fn endless_input_without_a_line_end_is_read_in_bounded_memory() {
+    if !needs("/usr/bin/time", "apt-get install time") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let out = sh("/usr/bin/time -f 'RSS_KB=%M' timeout -s INT 4 \
                   cl-fetch --principal ws-1 < /dev/zero 2> err || true; cat err")
@@ -506,6 +509,9 @@ fn exec_with_a_sink_that_is_down_loses_nothing() {
 
 #[test]
 fn with_state_a_stdout_file_is_flushed_to_disk_before_files_are_recorded() {
+    if !needs("strace", "apt-get install strace") {
+        return;
+    }
     let sim = Sim::start();
     let dir = tempfile::tempdir().unwrap();
     sim.sh(&format!(
