@@ -10,3 +10,4 @@ pub mod output;
 pub mod report;
 pub mod signals;
 pub mod tool;
+pub mod words;

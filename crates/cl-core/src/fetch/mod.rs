@@ -1,7 +1,8 @@
 //! The cl-fetch pipeline: input lines in, each file downloaded, verified and delivered whole,
 //! in input order, to stdout, a directory or a command.
 //!
-//! A file's way through it: [`mod@run`] reads the line and queues the file; a worker
+//! A file's way through it: [`input`] reads the line and queues the file ([`mod@run`] starts
+//! the threads); a worker
 //! [`prepare`]s it ([`download`] through the hasher into a spool or a temporary file under
 //! DIR, or [`exec`] hands it to the command); files written under DIR are committed together
 //! ([`commit`]); [`deliver`] writes each outcome in input order (its bytes, or its
@@ -13,9 +14,11 @@ pub mod deliver;
 pub mod download;
 pub mod events;
 pub mod exec;
+pub mod input;
 pub mod manifest;
 pub mod prepare;
 pub mod run;
+pub mod sift;
 
 pub use deliver::Summary;
 pub use run::{Destination, FetchOptions, Input, run};

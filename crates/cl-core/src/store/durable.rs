@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use tempfile::NamedTempFile;
 
 /// Temporary names are `.{final name}.{RANDOM}.part`, RANDOM this many letters and digits.
+pub use crate::store::paths::{parent, resolve_links, sync_dir};
+
 const RANDOM: usize = 6;
 /// Fresh temporary names tried when sweepers keep taking the new one first.
 const TRIES: usize = 16;
@@ -457,47 +459,6 @@ fn is_temp_name(name: &str) -> bool {
         }
         None => false,
     }
-}
-
-/// The file a path finally names, following symbolic links (even to a file not created
-/// yet), so that a link is locked and replaced through its target, never in its own place.
-pub fn resolve_links(path: &Path) -> io::Result<PathBuf> {
-    let mut path = path.to_owned();
-    for _ in 0..40 {
-        match fs::symlink_metadata(&path) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                let target = fs::read_link(&path)?;
-                path = parent(&path).join(target);
-            }
-            Ok(_) => return Ok(path),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(path),
-            Err(e) => return Err(e),
-        }
-    }
-    Err(io::Error::other(format!(
-        "{}: too many levels of symbolic links",
-        path.display()
-    )))
-}
-
-/// The directory a file is in (`.` for a bare name).
-pub fn parent(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
-/// Makes a rename or creation in `dir` durable.
-#[cfg(unix)]
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-/// Windows cannot open a directory as a file; NTFS journals the rename itself.
-#[cfg(not(unix))]
-pub fn sync_dir(_dir: &Path) -> io::Result<()> {
-    Ok(())
 }
 
 #[cfg(test)]
