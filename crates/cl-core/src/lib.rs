@@ -4,7 +4,7 @@
 //! client and its retries); [`store`] the local disk (durable writes, the checkpoint, spools);
 //! [`list`] and [`fetch`] the two pipelines, one per tool, built on those three. [`error`] and
 //! [`observe`] sit beside them and use none of them. ARCHITECTURE.md at the repository's root
-//! says what each folder may import, and `tests::architecture` enforces it. Binaries wire
+//! says what each folder may import, and the unit tests in `architecture` enforce it. Binaries wire
 //! these together; nothing here parses flags, writes to a terminal or picks an exit code: what
 //! happens is told through [`observe`].
 
