@@ -684,6 +684,29 @@ fn an_interrupted_run_reports_every_file_it_made_durable() {
         stored.len(),
         "a manifest line for every file on disk"
     );
+    // And a record in the state for each: the first file never came, so the cursor cannot
+    // have moved, and each stored file is recorded as delivered beyond it.
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("s.json")).unwrap()).unwrap();
+    let progress = &state["principals"][sim.ws()]["AUTH_LOG"];
+    assert!(progress["cursor"].is_null(), "{progress}");
+    let mut recorded: Vec<String> = progress["delivered"]
+        .as_object()
+        .map(|d| d.keys().cloned().collect())
+        .unwrap_or_default();
+    let mut on_disk: Vec<String> = stored
+        .iter()
+        .map(|p| {
+            p.rsplit('/')
+                .next()
+                .unwrap()
+                .trim_end_matches(".jsonl")
+                .to_owned()
+        })
+        .collect();
+    recorded.sort();
+    on_disk.sort();
+    assert_eq!(recorded, on_disk, "a state record for every file on disk");
     // The rerun downloads only what was not stored.
     let downloads = sim.downloads();
     sim.cmd("cl-fetch")
