@@ -502,21 +502,25 @@ fn an_overlapping_cl_pull_skips_and_says_so_while_the_first_delivers_everything(
         home.path().display()
     );
     let mut first = Command::new("sh").args(["-c", &command]).spawn().unwrap();
-    // Wait until the first run holds the lock (flock -n fails on it), then start a second.
-    let lock = home.cl("state/pull.json.pull.lock");
+    // Wait until the first run holds the lock, then start a second. cl-pull takes the lock
+    // before it starts the tools, and holds it until both end: the simulator's first
+    // request means it is held. (A probe with `flock -n` would take the lock itself for a
+    // moment, and a first run starting at that moment would skip: seen under load.)
     wait_until(
         Duration::from_secs(60),
-        "the first run to hold the lock",
-        || {
-            lock.exists()
-                && !Command::new("flock")
-                    .arg("-n")
-                    .arg(&lock)
-                    .arg("true")
-                    .status()
-                    .unwrap()
-                    .success()
-        },
+        "the first run to reach the simulator",
+        || !sim.requests().is_empty(),
+    );
+    assert!(
+        Command::new("flock")
+            .args(["-n", "-E", "75"])
+            .arg(home.cl("state/pull.json.pull.lock"))
+            .arg("true")
+            .status()
+            .unwrap()
+            .code()
+            == Some(75),
+        "the first run holds the lock"
     );
     let second = home.cron(CRON_COMMAND);
     assert!(second.status.success(), "{second:?}");
