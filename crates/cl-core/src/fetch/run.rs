@@ -172,10 +172,11 @@ pub fn run(
         // Finished files wait in a memory budget or spool files, so the window can be wide:
         // a slow file holds back the output behind it, not the downloads. With --dedup each
         // waiting file also holds a mark per event in memory, and the delivery thread is what
-        // sets the pace: a few files ahead of it are enough.
+        // sets the pace: one file beyond those in the workers is enough (a wider window
+        // measured slower, not faster: more files ahead take CPU from that thread).
         size: match options.dedup {
             None => (jobs as u64 * 8).max(256),
-            Some(_) => jobs as u64 + 2,
+            Some(_) => jobs as u64 + 1,
         },
     });
     // The client's flag: a signal stops requests, waits and this pipeline alike.

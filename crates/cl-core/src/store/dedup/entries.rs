@@ -92,8 +92,24 @@ impl Sorted {
         let mut order: Vec<u32> = (0..marks.len() as u32)
             .filter(|&i| first[i as usize] && marks[i as usize].at().is_some())
             .collect();
-        order.sort_unstable_by_key(|&i| ordered_mark(&marks[i as usize]));
+        sort_by_entry(marks, &mut order);
         Ok(Sorted { first, order })
+    }
+}
+
+/// Sorts places of timed marks (each key once) by their entries. A file's events mostly come
+/// in time order: then only the events of each second are sorted, by key.
+fn sort_by_entry(marks: &[Mark], order: &mut [u32]) {
+    let time = |i: &u32| marks[*i as usize].at().unwrap_or_default();
+    let key = |i: &u32| u128::from_be_bytes(marks[*i as usize].key);
+    if order.is_sorted_by_key(time) {
+        for second in order.chunk_by_mut(|a, b| time(a) == time(b)) {
+            if second.len() > 1 {
+                second.sort_unstable_by_key(key);
+            }
+        }
+    } else {
+        order.sort_unstable_by_key(|i| ordered_mark(&marks[*i as usize]));
     }
 }
 

@@ -53,8 +53,10 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const UNTIMED: TableDefinition<u128, (u64, i64)> = TableDefinition::new("events_untimed");
 
 mod entries;
+#[cfg(test)]
+use entries::Entry;
 pub use entries::Sorted;
-use entries::{Entry, entries, entry, entry_of, found, hour_of, hour_of_mark, untimed_key};
+use entries::{entries, entry, entry_of, found, hour_of, hour_of_mark, untimed_key};
 
 /// Names the file that carried an event: 8 bytes of a SHA-256 of its principal and id.
 pub fn carrier(principal: &str, id: &str) -> u64 {
@@ -84,6 +86,8 @@ pub struct Dedup {
     unflushed: bool,
     /// When ids older than the window were last forgotten.
     pruned: Option<Instant>,
+    /// Where a part is put together before it is written.
+    buffer: Vec<u8>,
 }
 
 impl Dedup {
@@ -109,6 +113,7 @@ impl Dedup {
             pending: 0,
             unflushed: false,
             pruned: None,
+            buffer: Vec::new(),
         };
         dedup.commit()?;
         Ok(dedup)
@@ -194,14 +199,9 @@ impl Dedup {
         let path = self.path.clone();
         let failed = |e: &dyn std::fmt::Display| store_error(&path, e);
         let kept_here = |i: usize| kept.get(i).copied().unwrap_or(false);
-        // In entry order already, each event once: the first copies, sorted by the worker.
-        let new: Vec<Entry> = sorted
-            .order
-            .iter()
-            .map(|&i| i as usize)
-            .filter(|&i| kept_here(i))
-            .map(|i| entry_of(&marks[i]))
-            .collect();
+        // Built in a buffer kept from file to file: a part can be a megabyte or more, and
+        // a fresh one per file costs the page faults of a fresh one.
+        let mut bytes = std::mem::take(&mut self.buffer);
         let mut written = 0;
         let txn = self.txn()?;
         {
@@ -220,21 +220,43 @@ impl Dedup {
                 .map_err(|e| failed(&e))?
                 .map_or(0, |v| v.value());
             let mut parts = txn.open_table(PARTS).map_err(|e| failed(&e))?;
-            let mut bytes = Vec::new();
-            for hour in new.chunk_by(|a, b| hour_of(a) == hour_of(b)) {
-                for part in hour.chunks(PART) {
+            // In entry order already, each event once: the first copies, sorted by the worker;
+            // one part per hour, cut every PART entries.
+            let mut hour = None;
+            let mut held = 0;
+            let kept_in_order = sorted
+                .order
+                .iter()
+                .map(|&i| i as usize)
+                .filter(|&i| kept_here(i));
+            for i in kept_in_order {
+                let mark = &marks[i];
+                let h = hour_of_mark(mark);
+                if hour != Some(h) || held == PART {
+                    if let Some(h) = hour {
+                        parts
+                            .insert((h, seq), bytes.as_slice())
+                            .map_err(|e| failed(&e))?;
+                        seq += 1;
+                    }
                     bytes.clear();
                     bytes.extend_from_slice(&carrier.to_le_bytes());
-                    bytes.extend(part.iter().flatten());
-                    parts
-                        .insert((hour_of(&part[0]), seq), bytes.as_slice())
-                        .map_err(|e| failed(&e))?;
-                    seq += 1;
+                    (hour, held) = (Some(h), 0);
                 }
+                bytes.extend_from_slice(&entry_of(mark));
+                held += 1;
+                written += 1;
+            }
+            if let Some(h) = hour {
+                parts
+                    .insert((h, seq), bytes.as_slice())
+                    .map_err(|e| failed(&e))?;
+                seq += 1;
             }
             meta.insert("next", seq).map_err(|e| failed(&e))?;
-            written += new.len();
         }
+        bytes.clear();
+        self.buffer = bytes;
         self.pending += written;
         if self.pending >= WRITE_AT_ONCE
             && let Some(mut txn) = self.txn.take()
@@ -468,6 +490,26 @@ mod tests {
         let big = part(0..250);
         assert_eq!(found(&marks, &sorted.order[..2], &big), [0, 1]);
         assert_eq!(found(&marks, &sorted.order, &[]), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn the_order_is_entry_order_whether_or_not_a_file_comes_in_time_order() {
+        // Many events a second with keys in no order, then the same out of time order.
+        let in_time: Vec<Mark> = (0..300u32)
+            .map(|n| {
+                let key = (n.wrapping_mul(2_654_435_761) as u128).to_be_bytes();
+                Mark::new(0, key, Some(1_784_160_000 + i64::from(n / 7)))
+            })
+            .collect();
+        let mut shuffled = in_time.clone();
+        shuffled.reverse();
+        shuffled.swap(3, 250);
+        for marks in [in_time, shuffled] {
+            let sorted = Sorted::of(&marks).unwrap();
+            let mut want: Vec<u32> = (0..marks.len() as u32).collect();
+            want.sort_by_key(|&i| entry_of(&marks[i as usize]));
+            assert_eq!(sorted.order, want);
+        }
     }
 
     #[test]
