@@ -16,6 +16,7 @@ use std::io::{self, BufReader, BufWriter, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod memory;
 mod metrics;
 
 const TOOL: &str = "cl-fetch";
@@ -129,6 +130,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<Exit> {
+    if args.dedup.is_some() {
+        memory::return_large_blocks();
+    }
     let Some(path) = args.metrics.clone() else {
         return fetch(args, &mut None);
     };
